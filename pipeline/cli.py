@@ -1,0 +1,353 @@
+"""The ``linkreg`` command: parses options, calls one library function, maps errors to exit codes."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from pipeline import __version__
+from pipeline.admin import AdminError
+from pipeline.config import ConfigError, Settings, load_settings, resolve_root
+from pipeline.consult import LookupQuery, lookup
+from pipeline.lock import ProcessorBusy
+from pipeline.logs import configure
+from pipeline.processor import FileReport, ProcessorError
+from pipeline.store import StoreError
+
+EXIT_PROCESSOR_FAILED = 1
+
+
+class ProcessorFailed(click.ClickException):
+    """The processor itself could not work: exit code 1 (usage errors are 2)."""
+
+    exit_code = EXIT_PROCESSOR_FAILED
+
+
+def root_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--root``, shared by every command: else $LINKREG_ROOT, else the current directory."""
+    return click.option(
+        "--root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="The root folder (linkreg.toml, inbox/, outbox/); default $LINKREG_ROOT or the current directory.",
+    )(command)
+
+
+def failures_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Typed library errors become one clear line and exit code 1, never a stack trace."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (ConfigError, StoreError, ProcessorBusy, ProcessorError) as exc:
+            raise ProcessorFailed(str(exc)) from exc
+        except AdminError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def settings_for(root: Path | None) -> Settings:
+    return load_settings(resolve_root(root, dict(os.environ)))
+
+
+@click.group()
+@click.version_option(__version__, prog_name="linkreg")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug events too.")
+def main(verbose: bool) -> None:
+    """LinkRegister: answers and applies the request files that institutions drop in the inbox."""
+    configure(verbose=verbose)
+
+
+@main.command()
+@root_option
+@failures_to_exit_codes
+def init(root: Path | None) -> None:
+    """Write linkreg.toml and the folders, and create the store."""
+    from pipeline.setup import init_root
+
+    created = init_root(resolve_root(root, dict(os.environ)))
+    click.echo(f"root ready: {created.root} (store {created.store})")
+
+
+@main.command()
+@root_option
+@click.option("--settle", type=click.FloatRange(min=0), default=None,
+              help="Seconds a file must stay unchanged before it is taken (default: linkreg.toml).")
+@click.option("--dry-run", is_flag=True, help="Answer mutation files without applying anything.")
+@failures_to_exit_codes
+def process(root: Path | None, settle: float | None, dry_run: bool) -> None:
+    """One pass over the inbox: every complete file gets its receipt."""
+    from pipeline.run import process_inbox
+
+    reports = process_inbox(settings_for(root), settle_seconds=settle, dry_run=dry_run)
+    if reports:
+        print_reports(reports)
+    else:
+        click.echo("nothing to process", err=True)
+
+
+@main.command()
+@root_option
+@failures_to_exit_codes
+def watch(root: Path | None) -> None:
+    """Process files as they become complete, until SIGTERM or SIGINT (the file in hand finishes)."""
+    from pipeline.run import watch_inbox
+
+    settings = settings_for(root)
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    watch_inbox(settings, stop=stop)
+
+
+@main.command()
+@root_option
+@click.option("--links", type=click.IntRange(min=100), default=30_000, show_default=True,
+              help="How many synthetic links the demo store gets.")
+@failures_to_exit_codes
+def demo(root: Path | None, links: int) -> None:
+    """Build a demo root (synthetic store, sample drops), process it, and summarise."""
+    from pipeline.demo import build_demo
+
+    reports = build_demo(resolve_root(root, dict(os.environ)), links=links)
+    print_reports(reports)
+
+
+@main.command(name="lookup")
+@root_option
+@click.option("--insz", help="The INSZ whose links to show.")
+@click.option("--country", help="The country of the key (or a filter with --insz).")
+@click.option("--key", "foreign_key", help="The foreign key to look up (with --country).")
+@click.option("--key-type", help="Only links of this key type.")
+@click.option("--as-of", help="Links valid on this date (YYYY-MM-DD); default today.")
+@click.option("--recorded-at", help="As the register knew it at this moment (ISO 8601, Z or offset).")
+@failures_to_exit_codes
+def lookup_command(root: Path | None, insz: str | None, country: str | None,
+                   foreign_key: str | None, key_type: str | None, as_of: str | None,
+                   recorded_at: str | None) -> None:  # fmt: skip
+    """Show the links of one INSZ, or the INSZ of one foreign key."""
+    if (insz is None) == (foreign_key is None):
+        raise click.UsageError("give either --insz, or --country with --key")
+    if foreign_key is not None and country is None:
+        raise click.UsageError("--key needs --country")
+    query = LookupQuery(insz=insz, country=country, foreign_key=foreign_key, key_type=key_type,
+                        as_of=as_of, recorded_at=recorded_at)  # fmt: skip
+    rows = lookup(settings_for(root), query)
+    table = Table(*rows.columns[2:], title="lookup")
+    for row in rows.iter_rows():
+        table.add_row(*("" if value is None else str(value) for value in row[2:]))
+    Console().print(table)
+
+
+@main.command(name="formats")
+@root_option
+@click.option("--country", help="Only the rules that apply to this country.")
+@click.option("--key-type", help="Only the rules for this key type.")
+@failures_to_exit_codes
+def formats_command(root: Path | None, country: str | None, key_type: str | None) -> None:
+    """Print the allowed key formats per country (the format catalogue)."""
+    from pipeline.catalogue_view import formats_table
+
+    root_path = resolve_root(root, dict(os.environ))
+    settings = load_settings(root_path) if (root_path / "linkreg.toml").exists() else None
+    version, frame = formats_table(settings, country=country, key_type=key_type)
+    table = Table("country", "key type", "rule", "description", "example",
+                  title=f"key formats (catalogue {version})")  # fmt: skip
+    for row in frame.select("country", "key_type", "rule_id", "description", "example").iter_rows():
+        table.add_row(*("" if value is None else str(value) for value in row))
+    Console().print(table)
+
+
+def print_reports(reports: list[FileReport]) -> None:
+    """The summary table of a pass: one line per file."""
+    table = Table("institution", "operation", "file", "receipt", "rows", "answers")
+    for report in reports:
+        answers = ", ".join(f"{k} {v}" for k, v in report.counts.get("status", {}).items())
+        receipt = report.status.value + (f" {report.reason.value}" if report.reason else "")
+        table.add_row(report.institution, report.operation, report.file, receipt,
+                      str(report.rows), answers)  # fmt: skip
+    Console(file=sys.stdout).print(table)
+
+
+@main.group()
+def admin() -> None:
+    """The administrator's tools: delete a link, the review queue, replace an INSZ."""
+
+
+def as_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--as", "acting", default=None,
+        help="The administrator institution acting (default: the only admin in linkreg.toml).",
+    )(command)  # fmt: skip
+
+
+@admin.command(name="delete")
+@root_option
+@as_option
+@click.option("--insz", required=True)
+@click.option("--country", required=True)
+@click.option("--key-type", required=True)
+@click.option("--key", "foreign_key", required=True)
+@click.option("--reason", required=True, help="Why the link goes; kept in its history.")
+@failures_to_exit_codes
+def admin_delete(root: Path | None, acting: str | None, insz: str, country: str, key_type: str,
+                 foreign_key: str, reason: str) -> None:  # fmt: skip
+    """Delete one link (its history stays)."""
+    from pipeline.admin import LinkRef, admin_institution, delete_link
+
+    settings = settings_for(root)
+    link = LinkRef(insz=insz, country=country, key_type=key_type, foreign_key=foreign_key)
+    report, result = delete_link(
+        settings, link, reason=reason, institution=admin_institution(settings, acting)
+    )
+    row = result.row(0, named=True)
+    click.echo(f"{row['status']}{' ' + row['reason'] if row['reason'] else ''}"
+               f"{': ' + row['message'] if row['message'] else ''} (batch {report.batch_id})")  # fmt: skip
+
+
+@admin.command(name="queue")
+@root_option
+@click.option("--all", "include_closed", is_flag=True, help="Also resolved reports.")
+@failures_to_exit_codes
+def admin_queue(root: Path | None, include_closed: bool) -> None:
+    """List the reported links waiting for review."""
+    from pipeline.admin import review_queue
+
+    frame = review_queue(settings_for(root), include_closed=include_closed)
+    table = Table(*frame.columns, title="review queue")
+    for row in frame.iter_rows():
+        table.add_row(*("" if value is None else str(value) for value in row))
+    Console().print(table)
+
+
+@admin.command(name="resolve")
+@root_option
+@as_option
+@click.argument("report_id", type=int)
+@click.option("--delete", "decision", flag_value="delete", help="Delete the reported link.")
+@click.option("--dismiss", "decision", flag_value="dismiss", help="Keep the link.")
+@click.option("--note", required=True, help="Why: kept with the report.")
+@failures_to_exit_codes
+def admin_resolve(root: Path | None, acting: str | None, report_id: int, decision: str | None,
+                  note: str) -> None:  # fmt: skip
+    """Resolve a report: delete the link, or dismiss the report."""
+    from pipeline.admin import admin_institution, resolve_report
+
+    if decision is None:
+        raise click.UsageError("choose --delete or --dismiss")
+    settings = settings_for(root)
+    state = resolve_report(
+        settings, report_id, delete=decision == "delete", note=note,
+        institution=admin_institution(settings, acting),
+    )  # fmt: skip
+    click.echo(f"report {report_id}: {state.lower()}")
+
+
+@admin.command(name="replace-insz")
+@root_option
+@as_option
+@click.option("--old", required=True, help="The INSZ that was replaced (usually a BIS number).")
+@click.option("--new", required=True, help="The INSZ that replaces it.")
+@failures_to_exit_codes
+def admin_replace(root: Path | None, acting: str | None, old: str, new: str) -> None:
+    """Move the current links of a replaced INSZ to its new number, keeping history."""
+    from pipeline.admin import admin_institution, replace_insz
+
+    settings = settings_for(root)
+    moved = replace_insz(settings, old=old, new=new, institution=admin_institution(settings, acting))
+    click.echo(f"{moved} link(s) moved; lookups of the old INSZ now answer with the new one")
+
+
+@main.command()
+@root_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for machines.")
+@failures_to_exit_codes
+def status(root: Path | None, limit: int, as_json: bool) -> None:
+    """The last batches and the files waiting in the inbox."""
+    import json
+    from dataclasses import asdict
+
+    from pipeline.status import last_batches, waiting_files
+
+    settings = settings_for(root)
+    batches = last_batches(settings, limit=limit)
+    waiting = waiting_files(settings)
+    if as_json:
+        document = {
+            "batches": batches,
+            "waiting": [asdict(w) | {"modified": w.modified.isoformat()} for w in waiting],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    table = Table("finished", "institution", "operation", "file", "rows", "answers", "seconds",
+                  "result", title="last batches")  # fmt: skip
+    for batch in batches:
+        answers = ", ".join(f"{k} {v}" for k, v in batch["counts"].get("status", {}).items())
+        result = batch["status"] + (f" {batch['reason']}" if batch["reason"] else "")
+        table.add_row(batch["finished_at"][:19], batch["institution"], batch["operation"],
+                      batch["file"], str(batch["rows"]), answers, str(batch["seconds"]), result)  # fmt: skip
+    console = Console()
+    console.print(table)
+    console.print(f"{len(waiting)} file(s) waiting in the inbox")
+    for item in waiting:
+        console.print(f"  {item.institution}/{item.operation}/{item.file} ({item.bytes} bytes)")
+
+
+@main.command()
+@root_option
+@click.option("--insz", help="The person whose trail to show.")
+@click.option("--country", help="With --key: the key whose trail to show.")
+@click.option("--key", "foreign_key")
+@click.option("--since", type=click.DateTime(), help="From this date or moment (UTC).")
+@click.option("--until", type=click.DateTime(), help="Before this date or moment (UTC).")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV on standard output instead of a table.")
+@failures_to_exit_codes
+def audit(root: Path | None, insz: str | None, country: str | None, foreign_key: str | None,
+          since: Any, until: Any, as_csv: bool) -> None:  # fmt: skip
+    """Who consulted or changed the links of one INSZ or one key, newest first."""
+    import datetime as dt
+
+    from pipeline.audit import AuditQuery, audit_trail
+
+    if (insz is None) == (foreign_key is None) or (foreign_key is not None and country is None):
+        raise click.UsageError("give either --insz, or --country with --key")
+    utc = (lambda moment: moment.replace(tzinfo=dt.UTC) if moment else None)
+    query = AuditQuery(insz=insz, country=country, foreign_key=foreign_key,
+                       since=utc(since), until=utc(until))  # fmt: skip
+    trail = audit_trail(settings_for(root), query)
+    if as_csv:
+        click.echo(trail.write_csv(), nl=False)
+        return
+    table = Table(*trail.columns, title="audit trail")
+    for row in trail.iter_rows():
+        table.add_row(*("" if value is None else str(value) for value in row))
+    Console().print(table)
+
+
+@main.command()
+@root_option
+@click.argument("destination", type=click.Path(path_type=Path))
+@failures_to_exit_codes
+def backup(root: Path | None, destination: Path) -> None:
+    """Copy the store consistently to DESTINATION (refused while a batch is running)."""
+    from pipeline.backup import backup_store
+
+    target = backup_store(settings_for(root), destination)
+    click.echo(f"store copied to {target}")

@@ -1,0 +1,75 @@
+"""What every mutation shares: duplicate rows in a file and the classification of its links."""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipeline.contract import Reason
+
+
+def reject_duplicates(connection: duckdb.DuckDBPyConnection) -> None:
+    """The same link earlier in the same file: the first one counts, later ones are rejected."""
+    connection.execute(
+        f"""
+        UPDATE request SET reason = '{Reason.DUPLICATE_IN_FILE}',
+               message = 'the same link as row ' || d.first_row
+        FROM (
+            SELECT row, min(row) OVER (PARTITION BY insz_int, country, key_type, foreign_key)
+                   AS first_row
+            FROM request WHERE reason IS NULL
+        ) d
+        WHERE request.row = d.row AND d.row <> d.first_row
+        """
+    )
+
+
+def match_current_links(connection: duckdb.DuckDBPyConnection) -> None:
+    """``matched``: each valid request row with the current link it names, if there is one."""
+    connection.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE matched AS
+        SELECT r.*, l.link_id, l.version, l.valid_from AS stored_from, l.valid_to AS stored_to,
+               x.new_insz IS NOT NULL AS insz_replaced
+        FROM request r
+        LEFT JOIN links l
+          ON l.recorded_to IS NULL AND l.insz = r.insz_int AND l.country = r.country
+         AND l.key_type = r.key_type AND l.foreign_key = r.foreign_key
+        LEFT JOIN insz_replacements x ON x.old_insz = r.insz_int
+        WHERE r.reason IS NULL
+        """
+    )
+
+
+def overlaps(a: str, b: str) -> str:
+    """Two validity periods share at least one day (an empty end is open)."""
+    return (
+        f"coalesce({a}_from, DATE '0001-01-01') <= coalesce({b}_to, DATE '9999-12-31')"
+        f" AND coalesce({b}_from, DATE '0001-01-01') <= coalesce({a}_to, DATE '9999-12-31')"
+    )
+
+
+def find_period_overlaps(connection: duckdb.DuckDBPyConnection, *, candidates: str) -> None:
+    """``overlapping``: rows whose new period overlaps another key of the same INSZ, country and
+    key type, for key types that allow one key at a time (``exclusive_key_types``).
+
+    ``candidates`` names the rows that would be written (with ``new_from``/``new_to``); they are
+    compared with the current links and with the earlier candidates of the same file.
+    """
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE overlapping AS
+        SELECT DISTINCT c.row FROM ({candidates}) c
+        JOIN exclusive_key_types e ON e.key_type = c.key_type
+        JOIN links l
+          ON l.recorded_to IS NULL AND l.insz = c.insz_int AND l.country = c.country
+         AND l.key_type = c.key_type AND l.foreign_key <> c.foreign_key
+        WHERE {overlaps("c.new", "l.valid")}
+        UNION
+        SELECT DISTINCT c.row FROM ({candidates}) c
+        JOIN exclusive_key_types e ON e.key_type = c.key_type
+        JOIN ({candidates}) p
+          ON p.insz_int = c.insz_int AND p.country = c.country AND p.key_type = c.key_type
+         AND p.foreign_key <> c.foreign_key AND p.row < c.row
+        WHERE {overlaps("c.new", "p.new")}
+        """
+    )

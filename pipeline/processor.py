@@ -1,0 +1,372 @@
+"""The processor: recovers the work area, then answers every claimed file, stage after stage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipeline import __version__, ledger
+from pipeline.config import Settings
+from pipeline.contract import FileReason, FileRejected, Operation, ReceiptStatus
+from pipeline.files import is_dry_run, move_atomic, split_name, write_atomic
+from pipeline.intake import Claimed, archive_input, quarantine_work_dir, read_claim
+from pipeline.operations.answer import (
+    answer_request,
+    apply_changes,
+    audit_consultations,
+    result_columns,
+)
+from pipeline.reading import RequestFile, iter_chunks, open_request
+from pipeline.receipts import Receipt
+from pipeline.results import write_result
+from pipeline.store import store_version
+from pipeline.validation import STAGED_SCHEMA, Rules, validate_chunk
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+_EMPTY_FORMATS = {"row": pl.Int64(), "country": pl.String(), "key_type": pl.String()}
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class ProcessorError(Exception):
+    """The processor itself cannot go on (the store failed); the claimed file stays for a retry."""
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What one file got, for the summary of a pass."""
+
+    batch_id: str
+    institution: str
+    operation: str
+    file: str
+    status: ReceiptStatus
+    reason: FileReason | None
+    rows: int
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class Processor:
+    """Answers claimed files against one open store; one instance per pass or watch loop."""
+
+    settings: Settings
+    connection: duckdb.DuckDBPyConnection
+    rules: Rules
+    dry_run: bool = False
+    clock: Clock = utc_now
+
+    def recover(self) -> list[FileReport]:
+        """Finishes what a crash interrupted: committed files are delivered, others redone."""
+        reports = []
+        if not self.settings.work.is_dir():
+            return reports
+        for work_dir in sorted(p for p in self.settings.work.iterdir() if p.is_dir()):
+            claimed = read_claim(work_dir)
+            if claimed is None:
+                quarantine_work_dir(work_dir, self.settings)
+                continue
+            entry = ledger.find(self.connection, claimed.batch_id)
+            if entry is not None:
+                log.info("recovery: delivering committed batch %s", claimed.batch_id)
+                self._deliver(claimed, entry)
+            else:
+                log.info("recovery: processing batch %s again from scratch", claimed.batch_id)
+                _clear_derived(work_dir)
+                reports.append(self.process(claimed))
+        return reports
+
+    def process(self, claimed: Claimed) -> FileReport:
+        """Answers one claimed file, commits it with its ledger entry, delivers its outputs."""
+        sha256, size = _digest(claimed.input_path)
+        stem, extension = split_name(claimed.file_name)
+        facts = _Facts(
+            claimed=claimed,
+            sha256=sha256,
+            size=size,
+            file_format=extension.lower(),
+            dry_run=self.dry_run or is_dry_run(claimed.file_name),
+            output_base=self._output_base(claimed, stem),
+        )
+        log.info(
+            "batch %s started: %s/%s %s (%d bytes)",
+            claimed.batch_id, claimed.institution, claimed.operation, claimed.file_name, size,
+        )  # fmt: skip
+        try:
+            self._check_file(facts)
+            request = open_request(claimed.input_path, operation=claimed.operation)
+            rows = self._stage(facts, request)
+        except FileRejected as rejection:
+            log.warning("batch %s rejected: %s", claimed.batch_id, rejection.reason)
+            return self._commit_without_answer(facts, ReceiptStatus.REJECTED, rejection)
+        except _Duplicate as duplicate:
+            log.info("batch %s is a duplicate of %s", claimed.batch_id, duplicate.first_batch_id)
+            return self._commit_without_answer(facts, ReceiptStatus.DUPLICATE, duplicate)
+        return self._commit_answer(facts, request, rows)
+
+    def _check_file(self, facts: _Facts) -> None:
+        claimed = facts.claimed
+        institution = self.settings.institutions.get(claimed.institution)
+        if institution is None or not institution.may(claimed.operation):
+            raise FileRejected(
+                FileReason.OPERATION_NOT_ALLOWED,
+                f"{claimed.institution} may not use `{claimed.operation}` (see linkreg.toml)",
+            )
+        if facts.size > self.settings.max_file_bytes:
+            raise FileRejected(
+                FileReason.FILE_TOO_LARGE,
+                f"the file has {facts.size} bytes; the limit is {self.settings.max_file_bytes}:"
+                " split it into smaller files",
+            )
+        first = ledger.first_accepted(
+            self.connection,
+            institution=claimed.institution,
+            operation=claimed.operation,
+            sha256=facts.sha256,
+        )
+        if first is not None:
+            raise _Duplicate(first)
+
+    def _stage(self, facts: _Facts, request: RequestFile) -> int:
+        """Validates chunk after chunk into Parquet files in the work area; returns the rows."""
+        staged_dir = facts.claimed.input_path.parent.parent / "staged"
+        staged_dir.mkdir(exist_ok=True)
+        rows = 0
+        number = 0
+        for number, chunk in enumerate(iter_chunks(request, operation=facts.claimed.operation), 1):
+            if facts.claimed.operation is Operation.FORMATS:
+                staged = chunk
+            else:
+                staged = validate_chunk(chunk, operation=facts.claimed.operation, rules=self.rules)
+            staged.write_parquet(staged_dir / f"chunk-{number:06d}.parquet")
+            rows += chunk.height
+        if number == 0:
+            empty = _EMPTY_FORMATS if facts.claimed.operation is Operation.FORMATS else STAGED_SCHEMA
+            pl.DataFrame(schema=empty).write_parquet(staged_dir / "chunk-000000.parquet")
+        return rows
+
+    def _commit_answer(self, facts: _Facts, request: RequestFile, rows: int) -> FileReport:
+        claimed = facts.claimed
+        work_dir = claimed.input_path.parent.parent
+        result_name = f"{facts.output_base}.result.{facts.file_format}"
+        now = self.clock()
+        connection = self.connection
+        try:
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                counts = answer_request(
+                    connection,
+                    operation=claimed.operation,
+                    staged=work_dir / "staged",
+                    today=self.rules.reference_date,
+                    rules=self.rules,
+                )
+                write_result(
+                    connection,
+                    path=work_dir / "result" / result_name,
+                    file_format=facts.file_format,
+                    delimiter=request.delimiter,
+                    columns=result_columns(claimed.operation),
+                )
+                audit_consultations(
+                    connection,
+                    path=work_dir / "audit.parquet",
+                    batch_id=claimed.batch_id,
+                    institution=claimed.institution,
+                    operation=claimed.operation,
+                    at=now,
+                )
+                changed = 0
+                if claimed.operation.mutates and not facts.dry_run:
+                    changed = apply_changes(
+                        connection,
+                        operation=claimed.operation,
+                        batch_id=claimed.batch_id,
+                        institution=claimed.institution,
+                        now=now,
+                    )
+                if changed:
+                    connection.execute("UPDATE store_state SET store_version = store_version + 1")
+                receipt = self._receipt(
+                    facts, ReceiptStatus.ACCEPTED, rows=rows, counts=counts, result=result_name
+                )
+                ledger.record(
+                    connection,
+                    receipt=receipt,
+                    ledger_id=claimed.batch_id,
+                    output_base=facts.output_base,
+                    result_name=result_name,
+                )
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        except duckdb.Error as exc:
+            raise ProcessorError(f"batch {claimed.batch_id}: the store failed: {exc}") from exc
+        self._deliver_fresh(claimed, receipt, result_name)
+        return _report(receipt)
+
+    def _commit_without_answer(
+        self, facts: _Facts, status: ReceiptStatus, why: FileRejected | _Duplicate
+    ) -> FileReport:
+        if isinstance(why, _Duplicate):
+            receipt = self._receipt(facts, status, first_batch_id=why.first_batch_id)
+        else:
+            receipt = self._receipt(facts, status, rejection=why)
+        try:
+            ledger.record(
+                self.connection,
+                receipt=receipt,
+                ledger_id=facts.claimed.batch_id,
+                output_base=facts.output_base,
+                result_name=None,
+            )
+        except duckdb.Error as exc:
+            raise ProcessorError(f"batch {facts.claimed.batch_id}: the store failed: {exc}") from exc
+        self._deliver_fresh(facts.claimed, receipt, None)
+        return _report(receipt)
+
+    def _receipt(
+        self,
+        facts: _Facts,
+        status: ReceiptStatus,
+        *,
+        rows: int = 0,
+        counts: dict[str, dict[str, int]] | None = None,
+        result: str | None = None,
+        rejection: FileRejected | None = None,
+        first_batch_id: str | None = None,
+    ) -> Receipt:
+        claimed = facts.claimed
+        message = rejection.message if rejection else None
+        if first_batch_id:
+            message = f"this content was already answered by batch {first_batch_id}"
+        return Receipt(
+            batch_id=first_batch_id or claimed.batch_id,
+            institution=claimed.institution,
+            operation=claimed.operation.value,
+            file=claimed.file_name,
+            sha256=facts.sha256,
+            bytes=facts.size,
+            format=facts.file_format,
+            dry_run=facts.dry_run,
+            status=status,
+            reason=rejection.reason if rejection else None,
+            rows=rows,
+            counts=counts or {},
+            store_version=store_version(self.connection),
+            received_at=claimed.received_at,
+            finished_at=self.clock(),
+            processor_version=__version__,
+            message=message,
+            result_file=result,
+            duplicate_of=first_batch_id,
+        )
+
+    def _output_base(self, claimed: Claimed, stem: str) -> str:
+        """``<name>``, or ``<name>.<batch_id>`` when that name was answered before."""
+        outbox = self.settings.outbox / claimed.institution / claimed.operation.value
+        taken = (outbox / f"{stem}.receipt.json").exists() or any(outbox.glob(f"{_glob(stem)}.result.*"))
+        if taken or ledger.base_in_use(
+            self.connection, institution=claimed.institution, operation=claimed.operation, base=stem
+        ):
+            return f"{stem}.{claimed.batch_id}"
+        return stem
+
+    def _deliver_fresh(self, claimed: Claimed, receipt: Receipt, result_name: str | None) -> None:
+        entry = ledger.find(self.connection, claimed.batch_id)
+        assert entry is not None, "delivery follows the commit"
+        self._deliver(claimed, entry)
+        log.info(
+            "batch %s finished: %s, %d rows", claimed.batch_id, receipt.status.value, receipt.rows
+        )
+
+    def _deliver(self, claimed: Claimed, entry: ledger.Entry) -> None:
+        """Idempotent: result, then receipt, then audit, archive, and the work folder goes."""
+        work_dir = claimed.input_path.parent.parent
+        outbox = self.settings.outbox / claimed.institution / claimed.operation.value
+        outbox.mkdir(parents=True, exist_ok=True)
+        if entry.result_name:
+            produced = work_dir / "result" / entry.result_name
+            if produced.exists():
+                move_atomic(produced, outbox / entry.result_name)
+        receipt_path = outbox / f"{entry.output_base}.receipt.json"
+        if not receipt_path.exists():
+            write_atomic(receipt_path, entry.receipt_json.encode("utf-8"))
+        audit = work_dir / "audit.parquet"
+        if audit.exists():
+            move_atomic(audit, self.settings.root / "audit" / f"{claimed.received_at:%Y-%m-%d}" / f"{claimed.batch_id}.parquet")
+        if claimed.input_path.exists():
+            archive_input(claimed, self.settings)
+        shutil.rmtree(work_dir)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What is known of a claimed file before it is answered."""
+
+    claimed: Claimed
+    sha256: str
+    size: int
+    file_format: str
+    dry_run: bool
+    output_base: str
+
+
+class _Duplicate(Exception):
+    """The same content was already answered for this institution and operation."""
+
+    def __init__(self, first_batch_id: str) -> None:
+        super().__init__(first_batch_id)
+        self.first_batch_id = first_batch_id
+
+
+def _digest(path: Path) -> tuple[str, int]:
+    sha = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            sha.update(block)
+            size += len(block)
+    return sha.hexdigest(), size
+
+
+def _glob(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in text)
+
+
+def _clear_derived(work_dir: Path) -> None:
+    """Everything but the claim and the input: an uncommitted attempt left nothing that counts."""
+    for child in work_dir.iterdir():
+        if child.name in ("claim.json", "input"):
+            continue
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _report(receipt: Receipt) -> FileReport:
+    return FileReport(
+        batch_id=receipt.batch_id,
+        institution=receipt.institution,
+        operation=receipt.operation,
+        file=receipt.file,
+        status=receipt.status,
+        reason=receipt.reason,
+        rows=receipt.rows,
+        counts=receipt.counts,
+    )

@@ -1,0 +1,96 @@
+"""Runs the processor over a root: one pass over the inbox, or a watch loop."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from pipeline.config import Settings
+from pipeline.intake import SettleTracker, claim, scan_inbox
+from pipeline.lock import ProcessorLock
+from pipeline.processor import FileReport, Processor, utc_now
+from pipeline.store import StoreOptions, opened
+from pipeline.validation import Rules
+from schemas.countries import load_country_aliases
+from schemas.formats import load_catalogue
+
+log = logging.getLogger(__name__)
+
+
+def load_rules(settings: Settings, *, today: dt.date) -> Rules:
+    """The catalogue and aliases as they are now on disk: a data change takes effect next run."""
+    return Rules(
+        reference_date=today,
+        catalogue=load_catalogue(
+            formats_path=settings.formats_file, key_types_path=settings.key_types_file
+        ),
+        country_aliases=load_country_aliases(settings.country_aliases_file),
+    )
+
+
+def store_options(settings: Settings, *, read_only: bool = False) -> StoreOptions:
+    return StoreOptions(
+        path=settings.store,
+        memory_limit=settings.memory_limit,
+        temp_directory=settings.temp_directory,
+        read_only=read_only,
+    )
+
+
+def process_inbox(
+    settings: Settings,
+    *,
+    settle_seconds: float | None = None,
+    dry_run: bool = False,
+    clock: Callable[[], dt.datetime] = utc_now,
+) -> list[FileReport]:
+    """One pass: recover the work area, wait for files to settle, answer each complete file."""
+    settle = settings.settle_seconds if settle_seconds is None else settle_seconds
+    with ProcessorLock(settings.work), opened(store_options(settings)) as connection:
+        processor = Processor(
+            settings, connection, load_rules(settings, today=dt.date.today()), dry_run, clock
+        )
+        reports = processor.recover()
+        tracker = SettleTracker(settle)
+        ready = tracker.ready(scan_inbox(settings, now=clock()), monotonic=time.monotonic())
+        if settle > 0:
+            time.sleep(settle)
+            ready = tracker.ready(scan_inbox(settings, now=clock()), monotonic=time.monotonic())
+        for drop in ready:
+            claimed = claim(drop, settings, now=clock())
+            if claimed is not None:
+                reports.append(processor.process(claimed))
+        return reports
+
+
+def watch_inbox(
+    settings: Settings,
+    *,
+    stop: threading.Event,
+    clock: Callable[[], dt.datetime] = utc_now,
+    on_report: Callable[[FileReport], None] = lambda report: None,
+) -> None:
+    """Polls until ``stop`` is set; a stop request lets the file in hand finish first."""
+    with ProcessorLock(settings.work), opened(store_options(settings)) as connection:
+        tracker = SettleTracker(settings.settle_seconds)
+        today = dt.date.today()
+        processor = Processor(settings, connection, load_rules(settings, today=today), clock=clock)
+        for report in processor.recover():
+            on_report(report)
+        log.info("watching %s every %.1f s", settings.inbox, settings.poll_seconds)
+        while not stop.is_set():
+            if dt.date.today() != today:  # a new day: new reference date, fresh catalogue
+                today = dt.date.today()
+                processor.rules = load_rules(settings, today=today)
+            ready = tracker.ready(scan_inbox(settings, now=clock()), monotonic=time.monotonic())
+            for drop in ready:
+                if stop.is_set():
+                    break
+                claimed = claim(drop, settings, now=clock())
+                if claimed is not None:
+                    on_report(processor.process(claimed))
+            stop.wait(settings.poll_seconds)
+        log.info("watch stopped")

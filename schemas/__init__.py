@@ -1,0 +1,1 @@
+"""Schemas of the request files, the checks they use and the format catalogue."""

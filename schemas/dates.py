@@ -1,0 +1,46 @@
+"""Date and timestamp parsing for request columns, as polars expressions."""
+
+from __future__ import annotations
+
+import polars as pl
+
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$"
+
+
+def parse_date(text: pl.Expr) -> pl.Expr:
+    """``YYYY-MM-DD`` and a day that exists, else null (polars alone would take ``2024-2-3``)."""
+    return (
+        pl.when(text.str.contains(_ISO_DATE))
+        .then(text.str.to_date("%Y-%m-%d", strict=False))
+        .otherwise(None)
+    )
+
+
+def parse_timestamp(text: pl.Expr) -> pl.Expr:
+    """An ISO 8601 timestamp with ``Z`` or an offset, as UTC; anything else is null."""
+    return (
+        pl.when(text.str.contains(_ISO_TIMESTAMP))
+        .then(
+            pl.coalesce(
+                text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", time_zone="UTC", strict=False),
+                text.str.to_datetime("%Y-%m-%dT%H:%M%#z", time_zone="UTC", strict=False),
+            )
+        )
+        .otherwise(None)
+    )
+
+
+def is_valid_date(text: pl.Expr) -> pl.Expr:
+    """Empty passes (MISSING_VALUE is another check); text must parse as a date."""
+    return text.is_null() | parse_date(text).is_not_null()
+
+
+def is_valid_timestamp(text: pl.Expr) -> pl.Expr:
+    return text.is_null() | parse_timestamp(text).is_not_null()
+
+
+def is_valid_period(valid_from: pl.Expr, valid_to: pl.Expr) -> pl.Expr:
+    """``valid_from`` not after ``valid_to``; open or unparseable ends pass here."""
+    start, end = parse_date(valid_from), parse_date(valid_to)
+    return start.is_null() | end.is_null() | (start <= end)

@@ -1,0 +1,234 @@
+"""Pandera models of the request files: one per shape of request, checks as polars expressions.
+
+The models validate *normalised* frames (see ``pipeline.validation``): INSZ stripped of separators,
+country codes upper-cased with aliases replaced, foreign keys normalised by their format rule, which
+also adds the ``key_format_ok`` column. Every check is named after the row reason it produces, so a
+failure case maps straight onto a ``REJECTED`` row. Empty values pass every check but
+``MISSING_VALUE``, so each row gets one reason, the first in ``REASON_ORDER``.
+
+Checks that need run-time facts (the reference date of the INSZ century rule, the key-type list)
+read them from class attributes that :func:`bind` sets on a subclass made for the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import pandera.polars as pa
+import polars as pl
+from pandera.polars import DataFrameModel, Field, PolarsData
+
+from pipeline.contract import Operation, Reason
+from schemas.countries import is_valid_country
+from schemas.dates import is_valid_date, is_valid_period, is_valid_timestamp
+from schemas.insz import is_valid_insz
+
+# The first failing check of a row names its reason.
+REASON_ORDER: tuple[Reason, ...] = (
+    Reason.MISSING_VALUE,
+    Reason.INVALID_INSZ,
+    Reason.INVALID_COUNTRY,
+    Reason.UNKNOWN_KEY_TYPE,
+    Reason.INVALID_KEY_FORMAT,
+    Reason.INVALID_DATE,
+    Reason.INVALID_PERIOD,
+    Reason.DUPLICATE_IN_FILE,
+)
+
+
+def _column(data: PolarsData) -> pl.Expr:
+    return pl.col(data.key)
+
+
+class _Request(DataFrameModel):
+    """What every request model shares: run-time facts and a lax column set."""
+
+    _reference_date: dt.date = dt.date(1970, 1, 1)
+    _key_types: frozenset[str] = frozenset()
+
+    class Config:
+        strict = False  # the frame also carries `row`, `ref` and helper columns
+        coerce = False
+
+    @classmethod
+    def _insz_ok(cls, data: PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            _column(data).is_null() | is_valid_insz(_column(data), reference_date=cls._reference_date)
+        )
+
+    @classmethod
+    def _key_type_ok(cls, data: PolarsData) -> pl.LazyFrame:
+        known = sorted(cls._key_types)
+        return data.lazyframe.select(_column(data).is_null() | _column(data).is_in(known))
+
+
+def _present(data: PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(_column(data).is_not_null())
+
+
+def _country_ok(data: PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(_column(data).is_null() | is_valid_country(_column(data)))
+
+
+def _key_format_ok(data: PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(pl.col("key_format_ok").fill_null(True))
+
+
+def _date_ok(data: PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(is_valid_date(_column(data)))
+
+
+def _timestamp_ok(data: PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(is_valid_timestamp(_column(data)))
+
+
+def _period_ok(data: PolarsData) -> pl.LazyFrame:
+    return data.lazyframe.select(is_valid_period(pl.col("valid_from"), pl.col("valid_to")))
+
+
+class LookupInszRequest(_Request):
+    """``lookup-insz``: all links of each INSZ, optionally filtered."""
+
+    insz: str = Field(nullable=True)
+    country: str = Field(nullable=True)
+    key_type: str = Field(nullable=True)
+    as_of: str = Field(nullable=True)
+    recorded_at: str = Field(nullable=True)
+
+    @pa.check("insz", name=Reason.MISSING_VALUE.value)
+    def required(cls, data: PolarsData) -> pl.LazyFrame:
+        return _present(data)
+
+    @pa.check("insz", name=Reason.INVALID_INSZ.value)
+    def insz_valid(cls, data: PolarsData) -> pl.LazyFrame:
+        return cls._insz_ok(data)
+
+    @pa.check("country", name=Reason.INVALID_COUNTRY.value)
+    def country_valid(cls, data: PolarsData) -> pl.LazyFrame:
+        return _country_ok(data)
+
+    @pa.check("key_type", name=Reason.UNKNOWN_KEY_TYPE.value)
+    def key_type_known(cls, data: PolarsData) -> pl.LazyFrame:
+        return cls._key_type_ok(data)
+
+    @pa.check("as_of", name=Reason.INVALID_DATE.value)
+    def as_of_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _date_ok(data)
+
+    @pa.check("recorded_at", name=Reason.INVALID_DATE.value)
+    def recorded_at_timestamp(cls, data: PolarsData) -> pl.LazyFrame:
+        return _timestamp_ok(data)
+
+
+class LookupKeyRequest(_Request):
+    """``lookup-key``: the INSZ linked to each foreign key."""
+
+    country: str = Field(nullable=True)
+    foreign_key: str = Field(nullable=True)
+    key_type: str = Field(nullable=True)
+    as_of: str = Field(nullable=True)
+    recorded_at: str = Field(nullable=True)
+
+    @pa.check("country", "foreign_key", name=Reason.MISSING_VALUE.value)
+    def required(cls, data: PolarsData) -> pl.LazyFrame:
+        return _present(data)
+
+    @pa.check("country", name=Reason.INVALID_COUNTRY.value)
+    def country_valid(cls, data: PolarsData) -> pl.LazyFrame:
+        return _country_ok(data)
+
+    @pa.check("key_type", name=Reason.UNKNOWN_KEY_TYPE.value)
+    def key_type_known(cls, data: PolarsData) -> pl.LazyFrame:
+        return cls._key_type_ok(data)
+
+    @pa.check("foreign_key", name=Reason.INVALID_KEY_FORMAT.value)
+    def key_format(cls, data: PolarsData) -> pl.LazyFrame:
+        return _key_format_ok(data)
+
+    @pa.check("as_of", name=Reason.INVALID_DATE.value)
+    def as_of_date(cls, data: PolarsData) -> pl.LazyFrame:
+        return _date_ok(data)
+
+    @pa.check("recorded_at", name=Reason.INVALID_DATE.value)
+    def recorded_at_timestamp(cls, data: PolarsData) -> pl.LazyFrame:
+        return _timestamp_ok(data)
+
+
+class _LinkRequest(_Request):
+    """A row naming one whole link: INSZ, country, key type and foreign key."""
+
+    insz: str = Field(nullable=True)
+    country: str = Field(nullable=True)
+    key_type: str = Field(nullable=True)
+    foreign_key: str = Field(nullable=True)
+
+    @pa.check("insz", name=Reason.INVALID_INSZ.value)
+    def insz_valid(cls, data: PolarsData) -> pl.LazyFrame:
+        return cls._insz_ok(data)
+
+    @pa.check("country", name=Reason.INVALID_COUNTRY.value)
+    def country_valid(cls, data: PolarsData) -> pl.LazyFrame:
+        return _country_ok(data)
+
+    @pa.check("key_type", name=Reason.UNKNOWN_KEY_TYPE.value)
+    def key_type_known(cls, data: PolarsData) -> pl.LazyFrame:
+        return cls._key_type_ok(data)
+
+    @pa.check("foreign_key", name=Reason.INVALID_KEY_FORMAT.value)
+    def key_format(cls, data: PolarsData) -> pl.LazyFrame:
+        return _key_format_ok(data)
+
+
+class LinkPeriodRequest(_LinkRequest):
+    """``create`` and ``update``: a link and its validity period."""
+
+    valid_from: str = Field(nullable=True)
+    valid_to: str = Field(nullable=True)
+
+    @pa.check("insz", "country", "key_type", "foreign_key", name=Reason.MISSING_VALUE.value)
+    def required(cls, data: PolarsData) -> pl.LazyFrame:
+        return _present(data)
+
+    @pa.check("valid_from", "valid_to", name=Reason.INVALID_DATE.value)
+    def dates(cls, data: PolarsData) -> pl.LazyFrame:
+        return _date_ok(data)
+
+    @pa.check("valid_to", name=Reason.INVALID_PERIOD.value)
+    def period(cls, data: PolarsData) -> pl.LazyFrame:
+        return _period_ok(data)
+
+
+class LinkReasonRequest(_LinkRequest):
+    """``delete`` and ``report``: a link and why (the request's ``reason`` column)."""
+
+    change_reason: str = Field(nullable=True)
+
+    @pa.check(
+        "insz", "country", "key_type", "foreign_key", "change_reason", name=Reason.MISSING_VALUE.value
+    )
+    def required(cls, data: PolarsData) -> pl.LazyFrame:
+        return _present(data)
+
+
+MODELS: dict[Operation, type[_Request]] = {
+    Operation.LOOKUP_INSZ: LookupInszRequest,
+    Operation.LOOKUP_KEY: LookupKeyRequest,
+    Operation.CREATE: LinkPeriodRequest,
+    Operation.UPDATE: LinkPeriodRequest,
+    Operation.DELETE: LinkReasonRequest,
+    Operation.REPORT: LinkReasonRequest,
+}
+
+
+@lru_cache(maxsize=32)
+def bind(
+    operation: Operation, *, reference_date: dt.date, key_types: frozenset[str]
+) -> type[_Request]:
+    """The model of ``operation`` with this run's reference date and key-type list."""
+    base = MODELS[operation]
+    return type(
+        f"{base.__name__}_{reference_date:%Y%m%d}",
+        (base,),
+        {"_reference_date": reference_date, "_key_types": key_types, "__module__": __name__},
+    )

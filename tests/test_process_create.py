@@ -1,0 +1,142 @@
+"""``create`` end to end through the inbox: statuses, conflicts, duplicates, one transaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from tests.conftest import BSN_A, BSN_B, INSZ_1990, INSZ_2001, INSZ_BIS, receipt, result_csv
+
+HEADER = "insz,country,key_type,foreign_key,valid_from,valid_to,ref\n"
+
+
+def links_in_store(root: Path) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(root / "data" / "linkreg.duckdb"), read_only=True) as connection:
+        return connection.execute(
+            "SELECT lpad(insz::varchar, 11, '0'), country, key_type, foreign_key, valid_from,"
+            " valid_to FROM links WHERE recorded_to IS NULL ORDER BY ALL"
+        ).fetchall()
+
+
+def test_create_then_conflict_and_already_exists(root, drop, run):
+    drop("KSZ", "create", "first.csv", HEADER + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2020-01-01,,r1\n")
+    run()
+    drop(
+        "KSZ",
+        "create",
+        "second.csv",
+        HEADER
+        + f"{INSZ_2001},NL,TAX_NUMBER,{BSN_A},,,steal\n"  # the key belongs to INSZ_1990
+        + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2020-01-01,,again\n"
+        + f"{INSZ_2001},NL,PASSPORT,P1234567,,,new\n",
+    )
+    run()
+
+    result = result_csv(root, "KSZ", "create", "second")
+    assert result["status"].to_list() == ["CONFLICT", "ALREADY_EXISTS", "CREATED"]
+    assert result["reason"].to_list() == ["KEY_LINKED_TO_OTHER_INSZ", None, None]
+    assert result["ref"].to_list() == ["steal", "again", "new"]
+    assert INSZ_1990 not in result.filter(result["row"] == "1").row(0), "the owner stays secret"
+    assert len(links_in_store(root)) == 2
+    document = receipt(root, "KSZ", "create", "second")
+    assert document["status"] == "ACCEPTED"
+    assert document["counts"] == {
+        "status": {"ALREADY_EXISTS": 1, "CONFLICT": 1, "CREATED": 1},
+        "reason": {"KEY_LINKED_TO_OTHER_INSZ": 1},
+    }
+    assert document["rows"] == 3
+
+
+def test_same_key_for_two_insz_in_one_file_first_row_wins(root, drop, run):
+    drop(
+        "KSZ",
+        "create",
+        "pair.csv",
+        HEADER + f"{INSZ_BIS},NL,NATIONAL_NUMBER,{BSN_B},,,\n{INSZ_2001},NL,NATIONAL_NUMBER,{BSN_B},,,\n",
+    )
+    run()
+    result = result_csv(root, "KSZ", "create", "pair")
+    assert result["status"].to_list() == ["CREATED", "CONFLICT"]
+    assert links_in_store(root) == [(INSZ_BIS, "NL", "NATIONAL_NUMBER", BSN_B, None, None)]
+
+
+def test_duplicate_rows_in_a_file_are_rejected_after_the_first(root, drop, run):
+    line = f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},,,\n"
+    drop("KSZ", "create", "dups.csv", HEADER + line + line.replace(BSN_A, "123.456.782"))
+    run()
+    result = result_csv(root, "KSZ", "create", "dups")
+    assert result["status"].to_list() == ["CREATED", "REJECTED"]
+    assert result["reason"].to_list() == [None, "DUPLICATE_IN_FILE"]
+    assert result["message"][1] == "the same link as row 1"
+
+
+def test_every_row_reason(root, drop, run):
+    rows = [
+        f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},,,ok",
+        f"90010100124,NL,TAX_NUMBER,{BSN_A},,,bad-insz",
+        f"{INSZ_1990},BE,PASSPORT,P1234567,,,belgium",
+        f"{INSZ_1990},XX,PASSPORT,P1234567,,,no-country",
+        f"{INSZ_1990},FR,SHOE_SIZE,P1234567,,,key-type",
+        f"{INSZ_1990},FR,PASSPORT,ABC,,,short-key",
+        f"{INSZ_1990},FR,PASSPORT,=cmd(1),,,formula",
+        f"{INSZ_1990},FR,PASSPORT,P7654321,2024-02-30,,bad-date",
+        f"{INSZ_1990},FR,PASSPORT,P7654321,2024-05-01,2024-01-01,period",
+        f"{INSZ_1990},,PASSPORT,P7654321,,,missing",
+    ]
+    drop("KSZ", "create", "reasons.csv", HEADER + "\n".join(rows) + "\n")
+    run()
+    result = result_csv(root, "KSZ", "create", "reasons")
+    assert result["reason"].to_list() == [
+        None,
+        "INVALID_INSZ",
+        "INVALID_COUNTRY",
+        "INVALID_COUNTRY",
+        "UNKNOWN_KEY_TYPE",
+        "INVALID_KEY_FORMAT",
+        "INVALID_KEY_FORMAT",
+        "INVALID_DATE",
+        "INVALID_PERIOD",
+        "MISSING_VALUE",
+    ]
+    assert result["status"].to_list() == ["CREATED"] + ["REJECTED"] * 9
+    assert result["message"][9] == "`country` is empty"
+    assert "DEFAULT" in result["message"][5]
+    assert len(links_in_store(root)) == 1
+
+
+def test_redrop_of_the_same_content_is_a_duplicate(root, drop, run):
+    content = HEADER + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},,,\n"
+    drop("KSZ", "create", "load.csv", content)
+    run()
+    first = receipt(root, "KSZ", "create", "load")
+    drop("KSZ", "create", "load.csv", content)
+    [report] = run()
+
+    assert report.status == "DUPLICATE"
+    outbox = root / "outbox" / "KSZ" / "create"
+    receipts = sorted(p.name for p in outbox.glob("*.receipt.json"))
+    assert len(receipts) == 2, "the first receipt is never overwritten"
+    second = receipt(root, "KSZ", "create", receipts[0].removesuffix(".receipt.json"))
+    assert second["status"] == "DUPLICATE"
+    assert second["batch_id"] == first["batch_id"] == second["duplicate_of"]
+    assert len(links_in_store(root)) == 1
+    assert len(list(outbox.glob("*.result.csv"))) == 1
+
+
+def test_dry_run_changes_nothing(root, drop, run):
+    drop("KSZ", "create", "try.dry-run.csv", HEADER + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},,,\n")
+    run()
+    result = result_csv(root, "KSZ", "create", "try.dry-run")
+    assert result["status"].to_list() == ["CREATED"]
+    assert receipt(root, "KSZ", "create", "try.dry-run")["dry_run"] is True
+    assert links_in_store(root) == []
+
+
+def test_input_is_archived_and_work_area_left_empty(root, drop, run):
+    drop("KSZ", "create", "a.csv", HEADER + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},,,\n")
+    [report] = run()
+    archived = list((root / "archive" / "KSZ").rglob("a.csv"))
+    assert len(archived) == 1 and report.batch_id in str(archived[0])
+    assert [p.name for p in (root / "work").iterdir()] == [".lock"]
+    assert not list((root / "inbox" / "KSZ" / "create").iterdir())

@@ -1,0 +1,112 @@
+"""``lookup-insz`` and ``lookup-key`` end to end: filters, dates, formats, echoes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from tests.conftest import BSN_A, BSN_B, INSZ_1990, INSZ_2001, INSZ_BIS, receipt, result_csv
+
+LINKS = (
+    "insz,country,key_type,foreign_key,valid_from,valid_to\n"
+    f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},,\n"
+    f"{INSZ_1990},FR,PASSPORT,P1234567,2010-01-01,2015-12-31\n"
+    f"{INSZ_1990},DE,PASSPORT,C01X00T47,2016-01-01,\n"
+    f"{INSZ_BIS},NL,NATIONAL_NUMBER,{BSN_B},,\n"
+)
+
+
+@pytest.fixture
+def loaded(root, drop, run):
+    drop("KSZ", "create", "links.csv", LINKS)
+    [report] = run()
+    assert report.counts["status"] == {"CREATED": 4}
+    return root
+
+
+def test_lookup_insz_semicolon_bom_and_printed_insz(loaded, drop, run):
+    content = (
+        "\ufeffINSZ;Country;ref\n"
+        "90.01.01-001.23;;mine\n"          # formatted INSZ, no filter: the links valid today
+        f"{INSZ_1990};fr;fr-only\n"        # lower-case country filter; the FR link expired
+        f"{INSZ_2001};;nobody\n"
+        "90010100124;;typo\n"
+    )  # fmt: skip
+    drop("RVA", "lookup-insz", "night.csv", content)
+    run()
+    result = result_csv(loaded, "RVA", "lookup-insz", "night", separator=";")
+    assert result.columns == [
+        "row", "ref", "status", "reason", "message", "insz", "country", "key_type",
+        "foreign_key", "valid_from", "valid_to",
+    ]  # fmt: skip
+    assert result.select("row", "ref", "status", "country").rows() == [
+        ("1", "mine", "FOUND", "DE"),
+        ("1", "mine", "FOUND", "NL"),
+        ("2", "fr-only", "NOT_FOUND", "FR"),
+        ("3", "nobody", "NOT_FOUND", None),
+        ("4", "typo", "REJECTED", None),
+    ]
+    assert result["insz"][0] == INSZ_1990
+    document = receipt(loaded, "RVA", "lookup-insz", "night")
+    assert document["rows"] == 4
+    assert sum(document["counts"]["status"].values()) == 4
+
+
+def test_lookup_insz_as_of_and_key_type(loaded, drop, run):
+    drop(
+        "RVA",
+        "lookup-insz",
+        "asof.csv",
+        f"insz,as_of,key_type\n{INSZ_1990},2012-06-30,\n{INSZ_1990},2012-06-30,TAX_NUMBER\n",
+    )
+    run()
+    result = result_csv(loaded, "RVA", "lookup-insz", "asof")
+    assert result.select("row", "country", "valid_to").rows() == [
+        ("1", "FR", "2015-12-31"),
+        ("1", "NL", None),
+        ("2", "NL", None),
+    ]
+
+
+def test_lookup_key_parquet_in_parquet_out(loaded, drop, run, tmp_path):
+    request = pl.DataFrame(
+        {
+            "country": ["NL", "nl", "NL", "FR"],
+            "foreign_key": [BSN_A, "123.456.782", "999999999", "x"],
+            "ref": ["a", "b", "c", "d"],
+        }
+    )
+    path = tmp_path / "keys.parquet"
+    request.write_parquet(path)
+    drop("RVA", "lookup-key", "keys.parquet", path.read_bytes())
+    run()
+    result = pl.read_parquet(loaded / "outbox" / "RVA" / "lookup-key" / "keys.result.parquet")
+    assert result.select("ref", "status", "insz").rows() == [
+        ("a", "FOUND", INSZ_1990),
+        ("b", "FOUND", INSZ_1990),
+        ("c", "NOT_FOUND", None),  # not a BSN: taken as another NL key
+        ("d", "REJECTED", None),
+    ]
+    assert result["reason"].to_list()[3] == "INVALID_KEY_FORMAT"
+
+
+def test_lookups_are_audited(loaded, drop, run):
+    drop("RVA", "lookup-insz", "audit.csv", f"insz\n{INSZ_1990}\n{INSZ_2001}\n")
+    [report] = run()
+    files = list((loaded / "audit").rglob(f"{report.batch_id}.parquet"))
+    assert len(files) == 1
+    audit = pl.read_parquet(files[0]).sort("row")
+    assert audit.select("institution", "insz", "answers").rows() == [
+        ("RVA", INSZ_1990, 2),
+        ("RVA", INSZ_2001, 0),
+    ]
+    assert audit["at"][0].date() <= dt.datetime.now(dt.UTC).date()
+
+
+def test_header_only_file_is_answered_with_an_empty_result(loaded, drop, run):
+    drop("RVA", "lookup-insz", "empty.csv", "insz\n")
+    run()
+    assert result_csv(loaded, "RVA", "lookup-insz", "empty").height == 0
+    assert receipt(loaded, "RVA", "lookup-insz", "empty")["rows"] == 0
