@@ -182,7 +182,7 @@ def print_reports(reports: list[FileReport]) -> None:
         receipt = report.status.value + (f" {report.reason.value}" if report.reason else "")
         table.add_row(report.institution, report.operation, report.file, receipt,
                       str(report.rows), answers)  # fmt: skip
-    Console(file=sys.stdout).print(table)
+    Console(file=sys.stdout, width=max(Console().width, 120)).print(table)
 
 
 @main.group()

@@ -22,7 +22,7 @@ _KEY_MIX = (
     ("NL", "TAX_NUMBER", "NL-BSN", 0.3),
     ("FR", "SOCIAL_SECURITY", "FR-NIR", 0.2),
     ("DE", "TAX_NUMBER", "DE-IDNR", 0.2),
-    ("ES", "IDENTITY_CARD", "ES-DNI", 0.1),
+    ("ES", "IDENTITY_CARD", "ES-DNI-NIE", 0.1),
     ("PL", "NATIONAL_NUMBER", "PL-PESEL", 0.1),
     ("IT", "TAX_NUMBER", "IT-CF", 0.1),
 )

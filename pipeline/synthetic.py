@@ -67,9 +67,7 @@ def synthetic_insz(
 
 def _insz_from_parts() -> pl.Expr:
     born = pl.col("born").dt
-    month_offset = (
-        pl.when(~pl.col("bis")).then(0).when(pl.col("sex_known")).then(40).otherwise(20)
-    )
+    month_offset = pl.when(~pl.col("bis")).then(0).when(pl.col("sex_known")).then(40).otherwise(20)
     month = pl.when(pl.col("unknown_date")).then(0).otherwise(born.month()) + month_offset
     day = pl.when(pl.col("unknown_date")).then(0).otherwise(born.day())
     body = (

@@ -70,7 +70,8 @@ def iso7064_mod11_10(key: pl.Expr, length: int) -> pl.Expr:
     """ISO 7064 MOD 11,10 over ``length`` digits; valid when the final product is 1."""
     check = pl.lit(5, pl.Int64)
     for position in range(length):
-        doubled = (pl.when(check == 0).then(10).otherwise(check) * 2) % 11
+        # (check or 10): written so that `check` appears once, or the expression tree doubles
+        doubled = (((check + 9) % 10 + 1) * 2) % 11
         check = (doubled + digit(key, position)) % 10
     return check == 1
 

@@ -46,10 +46,15 @@ def evaluate(part: pl.DataFrame, rule: Rule) -> pl.DataFrame:
     checked = CHECKS[rule.check](normalised, pl.col("country")) if rule.check else pl.lit(True)
     refused = raw.str.strip_chars().str.contains(_REFUSED)
     ok = (~refused & shaped & checked).fill_null(False)
-    return part.with_columns(
-        normalised.alias("foreign_key"),
-        pl.lit(rule.rule_id).alias(_RULE),
-        pl.when(raw.is_null()).then(None).otherwise(ok).alias("key_format_ok"),
+    # Lazy, so that the digits a check reads several times are computed once (CSE).
+    return (
+        part.lazy()
+        .with_columns(
+            normalised.alias("foreign_key"),
+            pl.lit(rule.rule_id).alias(_RULE),
+            pl.when(raw.is_null()).then(None).otherwise(ok).alias("key_format_ok"),
+        )
+        .collect()
     )
 
 

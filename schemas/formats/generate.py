@@ -16,8 +16,13 @@ from schemas.formats.catalogue import Catalogue, load_catalogue
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
+_STREAMS = 1 << 20  # independent draws per row: the stream goes into the hashed value
+
+
 def _random(count: int, seed: int, modulus: int) -> pl.Expr:
-    return (pl.int_range(0, count, dtype=pl.UInt64).hash(seed) % modulus).cast(pl.Int64)
+    """Uniform-enough integers in [0, modulus); equal seeds give equal draws."""
+    rows = pl.int_range(0, count, dtype=pl.UInt64)
+    return ((rows * _STREAMS + seed % _STREAMS).hash(0x5EED) % modulus).cast(pl.Int64)
 
 
 def _digits(count: int, seed: int, width: int) -> pl.Expr:
@@ -81,12 +86,13 @@ def generate_valid_keys(
     country = "NL" if rule.country == "*" else rule.country
     found = pl.Series("foreign_key", [], dtype=pl.String)
     draw = max(64, n * 4)
-    for attempt in range(40):
-        candidates = pl.select(_CANDIDATES[rule_id](draw, seed * 1_000 + attempt).alias("foreign_key"))
+    for attempt in range(12):
+        stream = (seed * 64 + attempt) * 32  # each candidate part uses a few streams after it
+        candidates = pl.select(_CANDIDATES[rule_id](draw, stream).alias("foreign_key"))
         checked = evaluate(candidates.with_columns(pl.lit(country).alias("country")), rule)
         valid = checked.filter(pl.col("key_format_ok"))["foreign_key"]
         found = pl.concat([found, valid]).unique(maintain_order=True)
         if found.len() >= n:
             return found.head(n)
-        draw *= 2
+        draw = min(draw * 2, n * 200 + 1000)
     raise ValueError(f"could not draw {n} valid keys for {rule_id}")
