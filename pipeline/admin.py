@@ -18,7 +18,7 @@ from pipeline.lock import ProcessorLock
 from pipeline.processor import FileReport, Processor, ProcessorError, utc_now
 from pipeline.receipts import Receipt
 from pipeline.run import load_rules, store_options
-from pipeline.store import opened, store_version
+from pipeline.store import opened, query_frame, store_version
 from schemas.insz import insz_as_integer, is_valid_insz, normalise_insz
 
 
@@ -44,7 +44,9 @@ def admin_institution(settings: Settings, name: str | None) -> str:
             raise AdminError(f"`{name}` is not an administrator institution in linkreg.toml")
         return name
     if len(admins) != 1:
-        raise AdminError(f"name the administrator institution with --as (one of: {', '.join(admins) or 'none'})")
+        raise AdminError(
+            f"name the administrator institution with --as (one of: {', '.join(admins) or 'none'})"
+        )
     return admins[0]
 
 
@@ -68,7 +70,10 @@ def _process_single(
         staging = settings.work / f".cli-{now:%Y%m%dT%H%M%S%f}.csv"
         staging.write_text(content, encoding="utf-8")
         claimed = claim(
-            Drop(staging, institution, operation), settings, now=now, name=f"cli-{operation}-{now:%Y%m%dT%H%M%S}.csv"
+            Drop(staging, institution, operation),
+            settings,
+            now=now,
+            name=f"cli-{operation}-{now:%Y%m%dT%H%M%S}.csv",
         )
         assert claimed is not None
         report = processor.process(claimed)
@@ -81,7 +86,8 @@ def _process_single(
 def review_queue(settings: Settings, *, include_closed: bool = False) -> pl.DataFrame:
     """Reported links, oldest first, with the link as it stands now (or stood when it ended)."""
     with opened(store_options(settings, read_only=True)) as connection:
-        return connection.execute(
+        return query_frame(
+            connection,
             f"""
             SELECT q.report_id, q.reported_at, q.institution, q.reason, q.state,
                    lpad(CAST(l.insz AS VARCHAR), 11, '0') AS insz, l.country, l.key_type,
@@ -91,8 +97,8 @@ def review_queue(settings: Settings, *, include_closed: bool = False) -> pl.Data
                   (PARTITION BY link_id ORDER BY version DESC) = 1) l USING (link_id)
             {"" if include_closed else "WHERE q.state = 'OPEN'"}
             ORDER BY q.report_id
-            """
-        ).pl()
+            """,
+        )
 
 
 def resolve_report(
@@ -155,8 +161,14 @@ def replace_insz(settings: Settings, *, old: str, new: str, institution: str) ->
     batch_id = f"admin-{now:%Y%m%dT%H%M%S%f}"
     with ProcessorLock(settings.work), opened(store_options(settings)) as connection:
         try:
-            return _move_links(connection, old_number, new_number, batch_id=batch_id,
-                               institution=institution, now=now)  # fmt: skip
+            return _move_links(
+                connection,
+                old_number,
+                new_number,
+                batch_id=batch_id,
+                institution=institution,
+                now=now,
+            )
         except duckdb.Error as exc:
             raise ProcessorError(f"replacing an INSZ failed: {exc}") from exc
 
@@ -208,8 +220,10 @@ def _move_links(
             {"new": new, "now": now, "batch": batch_id, "who": institution},
         )
         # Chains stay one step long: whatever pointed at the old number now points at the new.
-        connection.execute("UPDATE insz_replacements SET new_insz = $new WHERE new_insz = $old",
-                           {"old": old, "new": new})  # fmt: skip
+        connection.execute(
+            "UPDATE insz_replacements SET new_insz = $new WHERE new_insz = $old",
+            {"old": old, "new": new},
+        )
         connection.execute(
             "INSERT INTO insz_replacements VALUES ($old, $new, $now, $batch, $who)",
             {"old": old, "new": new, "now": now, "batch": batch_id, "who": institution},
@@ -218,17 +232,28 @@ def _move_links(
         moved = int(row[0]) if row else 0
         connection.execute("UPDATE store_state SET store_version = store_version + 1")
         receipt = Receipt(
-            batch_id=batch_id, institution=institution, operation="replace-insz",
-            file="(command line)", sha256="", bytes=0, format="", dry_run=False,
-            status=ReceiptStatus.ACCEPTED, reason=None, rows=1,
-            counts={"status": {"MOVED": moved}}, store_version=store_version(connection),
-            received_at=now, finished_at=utc_now(), processor_version=__version__,
-        )  # fmt: skip
-        ledger.record(connection, receipt=receipt, ledger_id=batch_id, output_base=batch_id,
-                      result_name=None)  # fmt: skip
+            batch_id=batch_id,
+            institution=institution,
+            operation="replace-insz",
+            file="(command line)",
+            sha256="",
+            bytes=0,
+            format="",
+            dry_run=False,
+            status=ReceiptStatus.ACCEPTED,
+            reason=None,
+            rows=1,
+            counts={"status": {"MOVED": moved}},
+            store_version=store_version(connection),
+            received_at=now,
+            finished_at=utc_now(),
+            processor_version=__version__,
+        )
+        ledger.record(
+            connection, receipt=receipt, ledger_id=batch_id, output_base=batch_id, result_name=None
+        )
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
     return moved
-

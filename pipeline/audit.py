@@ -10,12 +10,22 @@ import polars as pl
 
 from pipeline.config import Settings
 from pipeline.run import store_options
-from pipeline.store import opened
+from pipeline.store import opened, query_frame
 
 AUDIT_COLUMNS = (
-    "at", "action", "institution", "batch_id", "insz", "country", "key_type", "foreign_key",
-    "answers", "valid_from", "valid_to", "detail",
-)  # fmt: skip
+    "at",
+    "action",
+    "institution",
+    "batch_id",
+    "insz",
+    "country",
+    "key_type",
+    "foreign_key",
+    "answers",
+    "valid_from",
+    "valid_to",
+    "detail",
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,8 @@ def _changes(connection: duckdb.DuckDBPyConnection, query: AuditQuery) -> pl.Dat
     )
     started, window = _window(query, "recorded_from")
     ended, _ = _window(query, "recorded_to")
-    return connection.execute(
+    return query_frame(
+        connection,
         f"""
         WITH versions AS (SELECT * FROM links WHERE {who}),
         reported AS (
@@ -89,17 +100,20 @@ def _changes(connection: duckdb.DuckDBPyConnection, query: AuditQuery) -> pl.Dat
         FROM reported WHERE {_window(query, "at")[0]}
         """,
         parameters | window,
-    ).pl()
+    )
 
 
 def _consultations(
     connection: duckdb.DuckDBPyConnection, query: AuditQuery, files: list[str]
 ) -> pl.DataFrame:
-    who, parameters = _who(query, insz="coalesce(insz, found_insz)", country="country", key="foreign_key")
+    who, parameters = _who(
+        query, insz="coalesce(insz, found_insz)", country="country", key="foreign_key"
+    )
     if query.insz is not None:
         who = "(insz = $insz OR found_insz = $insz)"
     window, dates = _window(query, "at")
-    return connection.execute(
+    return query_frame(
+        connection,
         f"""
         SELECT at, upper(operation) AS action, institution, batch_id, insz, country, key_type,
                foreign_key, answers, NULL AS valid_from, NULL AS valid_to,
@@ -109,4 +123,4 @@ def _consultations(
         WHERE {who} AND {window}
         """,
         parameters | dates | {"files": files},
-    ).pl()
+    )

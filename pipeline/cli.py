@@ -1,4 +1,4 @@
-"""The ``linkreg`` command: parses options, calls one library function, maps errors to exit codes."""
+"""The ``linkreg`` command: parses options, calls the library, maps errors to exit codes."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def root_option(command: Callable[..., Any]) -> Callable[..., Any]:
         "--root",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
-        help="The root folder (linkreg.toml, inbox/, outbox/); default $LINKREG_ROOT or the current directory.",
+        help="The root folder (linkreg.toml, inbox/, outbox/); default $LINKREG_ROOT, else here.",
     )(command)
 
 
@@ -83,8 +83,12 @@ def init(root: Path | None) -> None:
 
 @main.command()
 @root_option
-@click.option("--settle", type=click.FloatRange(min=0), default=None,
-              help="Seconds a file must stay unchanged before it is taken (default: linkreg.toml).")
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds a file must stay unchanged before it is taken (default: linkreg.toml).",
+)
 @click.option("--dry-run", is_flag=True, help="Answer mutation files without applying anything.")
 @failures_to_exit_codes
 def process(root: Path | None, settle: float | None, dry_run: bool) -> None:
@@ -102,7 +106,7 @@ def process(root: Path | None, settle: float | None, dry_run: bool) -> None:
 @root_option
 @failures_to_exit_codes
 def watch(root: Path | None) -> None:
-    """Process files as they become complete, until SIGTERM or SIGINT (the file in hand finishes)."""
+    """Process files as they become complete, until SIGTERM or SIGINT (which finish the file)."""
     from pipeline.run import watch_inbox
 
     settings = settings_for(root)
@@ -118,8 +122,13 @@ def watch(root: Path | None) -> None:
 
 @main.command()
 @root_option
-@click.option("--links", type=click.IntRange(min=100), default=30_000, show_default=True,
-              help="How many synthetic links the demo store gets.")
+@click.option(
+    "--links",
+    type=click.IntRange(min=100),
+    default=30_000,
+    show_default=True,
+    help="How many synthetic links the demo store gets.",
+)
 @failures_to_exit_codes
 def demo(root: Path | None, links: int) -> None:
     """Build a demo root (synthetic store, sample drops), process it, and summarise."""
@@ -136,18 +145,32 @@ def demo(root: Path | None, links: int) -> None:
 @click.option("--key", "foreign_key", help="The foreign key to look up (with --country).")
 @click.option("--key-type", help="Only links of this key type.")
 @click.option("--as-of", help="Links valid on this date (YYYY-MM-DD); default today.")
-@click.option("--recorded-at", help="As the register knew it at this moment (ISO 8601, Z or offset).")
+@click.option(
+    "--recorded-at", help="As the register knew it at this moment (ISO 8601, Z or offset)."
+)
 @failures_to_exit_codes
-def lookup_command(root: Path | None, insz: str | None, country: str | None,
-                   foreign_key: str | None, key_type: str | None, as_of: str | None,
-                   recorded_at: str | None) -> None:  # fmt: skip
+def lookup_command(
+    root: Path | None,
+    insz: str | None,
+    country: str | None,
+    foreign_key: str | None,
+    key_type: str | None,
+    as_of: str | None,
+    recorded_at: str | None,
+) -> None:
     """Show the links of one INSZ, or the INSZ of one foreign key."""
     if (insz is None) == (foreign_key is None):
         raise click.UsageError("give either --insz, or --country with --key")
     if foreign_key is not None and country is None:
         raise click.UsageError("--key needs --country")
-    query = LookupQuery(insz=insz, country=country, foreign_key=foreign_key, key_type=key_type,
-                        as_of=as_of, recorded_at=recorded_at)  # fmt: skip
+    query = LookupQuery(
+        insz=insz,
+        country=country,
+        foreign_key=foreign_key,
+        key_type=key_type,
+        as_of=as_of,
+        recorded_at=recorded_at,
+    )
     rows = lookup(settings_for(root), query)
     table = Table(*rows.columns[2:], title="lookup")
     for row in rows.iter_rows():
@@ -167,8 +190,14 @@ def formats_command(root: Path | None, country: str | None, key_type: str | None
     root_path = resolve_root(root, dict(os.environ))
     settings = load_settings(root_path) if (root_path / "linkreg.toml").exists() else None
     version, frame = formats_table(settings, country=country, key_type=key_type)
-    table = Table("country", "key type", "rule", "description", "example",
-                  title=f"key formats (catalogue {version})")  # fmt: skip
+    table = Table(
+        "country",
+        "key type",
+        "rule",
+        "description",
+        "example",
+        title=f"key formats (catalogue {version})",
+    )
     for row in frame.select("country", "key_type", "rule_id", "description", "example").iter_rows():
         table.add_row(*("" if value is None else str(value) for value in row))
     Console().print(table)
@@ -180,8 +209,9 @@ def print_reports(reports: list[FileReport]) -> None:
     for report in reports:
         answers = ", ".join(f"{k} {v}" for k, v in report.counts.get("status", {}).items())
         receipt = report.status.value + (f" {report.reason.value}" if report.reason else "")
-        table.add_row(report.institution, report.operation, report.file, receipt,
-                      str(report.rows), answers)  # fmt: skip
+        table.add_row(
+            report.institution, report.operation, report.file, receipt, str(report.rows), answers
+        )
     Console(file=sys.stdout, width=max(Console().width, 120)).print(table)
 
 
@@ -192,9 +222,11 @@ def admin() -> None:
 
 def as_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--as", "acting", default=None,
+        "--as",
+        "acting",
+        default=None,
         help="The administrator institution acting (default: the only admin in linkreg.toml).",
-    )(command)  # fmt: skip
+    )(command)
 
 
 @admin.command(name="delete")
@@ -206,8 +238,15 @@ def as_option(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--key", "foreign_key", required=True)
 @click.option("--reason", required=True, help="Why the link goes; kept in its history.")
 @failures_to_exit_codes
-def admin_delete(root: Path | None, acting: str | None, insz: str, country: str, key_type: str,
-                 foreign_key: str, reason: str) -> None:  # fmt: skip
+def admin_delete(
+    root: Path | None,
+    acting: str | None,
+    insz: str,
+    country: str,
+    key_type: str,
+    foreign_key: str,
+    reason: str,
+) -> None:
     """Delete one link (its history stays)."""
     from pipeline.admin import LinkRef, admin_institution, delete_link
 
@@ -217,8 +256,10 @@ def admin_delete(root: Path | None, acting: str | None, insz: str, country: str,
         settings, link, reason=reason, institution=admin_institution(settings, acting)
     )
     row = result.row(0, named=True)
-    click.echo(f"{row['status']}{' ' + row['reason'] if row['reason'] else ''}"
-               f"{': ' + row['message'] if row['message'] else ''} (batch {report.batch_id})")  # fmt: skip
+    click.echo(
+        f"{row['status']}{' ' + row['reason'] if row['reason'] else ''}"
+        f"{': ' + row['message'] if row['message'] else ''} (batch {report.batch_id})"
+    )
 
 
 @admin.command(name="queue")
@@ -244,8 +285,9 @@ def admin_queue(root: Path | None, include_closed: bool) -> None:
 @click.option("--dismiss", "decision", flag_value="dismiss", help="Keep the link.")
 @click.option("--note", required=True, help="Why: kept with the report.")
 @failures_to_exit_codes
-def admin_resolve(root: Path | None, acting: str | None, report_id: int, decision: str | None,
-                  note: str) -> None:  # fmt: skip
+def admin_resolve(
+    root: Path | None, acting: str | None, report_id: int, decision: str | None, note: str
+) -> None:
     """Resolve a report: delete the link, or dismiss the report."""
     from pipeline.admin import admin_institution, resolve_report
 
@@ -253,9 +295,12 @@ def admin_resolve(root: Path | None, acting: str | None, report_id: int, decisio
         raise click.UsageError("choose --delete or --dismiss")
     settings = settings_for(root)
     state = resolve_report(
-        settings, report_id, delete=decision == "delete", note=note,
+        settings,
+        report_id,
+        delete=decision == "delete",
+        note=note,
         institution=admin_institution(settings, acting),
-    )  # fmt: skip
+    )
     click.echo(f"report {report_id}: {state.lower()}")
 
 
@@ -270,7 +315,9 @@ def admin_replace(root: Path | None, acting: str | None, old: str, new: str) -> 
     from pipeline.admin import admin_institution, replace_insz
 
     settings = settings_for(root)
-    moved = replace_insz(settings, old=old, new=new, institution=admin_institution(settings, acting))
+    moved = replace_insz(
+        settings, old=old, new=new, institution=admin_institution(settings, acting)
+    )
     click.echo(f"{moved} link(s) moved; lookups of the old INSZ now answer with the new one")
 
 
@@ -296,13 +343,30 @@ def status(root: Path | None, limit: int, as_json: bool) -> None:
         }
         click.echo(json.dumps(document, indent=2))
         return
-    table = Table("finished", "institution", "operation", "file", "rows", "answers", "seconds",
-                  "result", title="last batches")  # fmt: skip
+    table = Table(
+        "finished",
+        "institution",
+        "operation",
+        "file",
+        "rows",
+        "answers",
+        "seconds",
+        "result",
+        title="last batches",
+    )
     for batch in batches:
         answers = ", ".join(f"{k} {v}" for k, v in batch["counts"].get("status", {}).items())
         result = batch["status"] + (f" {batch['reason']}" if batch["reason"] else "")
-        table.add_row(batch["finished_at"][:19], batch["institution"], batch["operation"],
-                      batch["file"], str(batch["rows"]), answers, str(batch["seconds"]), result)  # fmt: skip
+        table.add_row(
+            batch["finished_at"][:19],
+            batch["institution"],
+            batch["operation"],
+            batch["file"],
+            str(batch["rows"]),
+            answers,
+            str(batch["seconds"]),
+            result,
+        )
     console = Console()
     console.print(table)
     console.print(f"{len(waiting)} file(s) waiting in the inbox")
@@ -319,8 +383,15 @@ def status(root: Path | None, limit: int, as_json: bool) -> None:
 @click.option("--until", type=click.DateTime(), help="Before this date or moment (UTC).")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on standard output instead of a table.")
 @failures_to_exit_codes
-def audit(root: Path | None, insz: str | None, country: str | None, foreign_key: str | None,
-          since: Any, until: Any, as_csv: bool) -> None:  # fmt: skip
+def audit(
+    root: Path | None,
+    insz: str | None,
+    country: str | None,
+    foreign_key: str | None,
+    since: Any,
+    until: Any,
+    as_csv: bool,
+) -> None:
     """Who consulted or changed the links of one INSZ or one key, newest first."""
     import datetime as dt
 
@@ -328,9 +399,13 @@ def audit(root: Path | None, insz: str | None, country: str | None, foreign_key:
 
     if (insz is None) == (foreign_key is None) or (foreign_key is not None and country is None):
         raise click.UsageError("give either --insz, or --country with --key")
-    utc = (lambda moment: moment.replace(tzinfo=dt.UTC) if moment else None)
-    query = AuditQuery(insz=insz, country=country, foreign_key=foreign_key,
-                       since=utc(since), until=utc(until))  # fmt: skip
+
+    def utc(moment):
+        return moment.replace(tzinfo=dt.UTC) if moment else None
+
+    query = AuditQuery(
+        insz=insz, country=country, foreign_key=foreign_key, since=utc(since), until=utc(until)
+    )
     trail = audit_trail(settings_for(root), query)
     if as_csv:
         click.echo(trail.write_csv(), nl=False)
@@ -351,3 +426,7 @@ def backup(root: Path | None, destination: Path) -> None:
 
     target = backup_store(settings_for(root), destination)
     click.echo(f"store copied to {target}")
+
+
+if __name__ == "__main__":
+    main()

@@ -152,7 +152,9 @@ def _parse(document: dict[str, object], *, text: str, path: Path, root: Path) ->
         raise where.error("settings", "`settings` must be a table")
     for key in raw_settings:
         if key not in _SETTING_NAMES:
-            raise where.error(key, f"unknown setting `{key}`; known: {', '.join(sorted(_SETTING_NAMES))}")
+            raise where.error(
+                key, f"unknown setting `{key}`; known: {', '.join(sorted(_SETTING_NAMES))}"
+            )
 
     def number(key: str, default: float) -> float:
         value = raw_settings.get(key, default)
@@ -171,7 +173,11 @@ def _parse(document: dict[str, object], *, text: str, path: Path, root: Path) ->
         return None if value is None else root / value
 
     max_file_bytes = raw_settings.get("max_file_bytes", 20 * 1024**3)
-    if isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int) or max_file_bytes <= 0:
+    if (
+        isinstance(max_file_bytes, bool)
+        or not isinstance(max_file_bytes, int)
+        or max_file_bytes <= 0
+    ):
         raise where.error("max_file_bytes", "`max_file_bytes` must be a positive whole number")
     return Settings(
         root=root,
@@ -189,7 +195,9 @@ def _parse(document: dict[str, object], *, text: str, path: Path, root: Path) ->
 
 def _parse_institutions(raw: object, where: _Locator) -> dict[str, Institution]:
     if not isinstance(raw, dict):
-        raise where.error("institutions", "`institutions` must be tables such as [institutions.RVA]")
+        raise where.error(
+            "institutions", "`institutions` must be tables such as [institutions.RVA]"
+        )
     institutions = {}
     allowed = ", ".join(op.value for op in Operation)
     for name, body in raw.items():
@@ -199,10 +207,14 @@ def _parse_institutions(raw: object, where: _Locator) -> dict[str, Institution]:
             raise where.error(name, f"[institutions.{name}] must be a table")
         for key in body:
             if key not in _INSTITUTION_KEYS:
-                raise where.error(key, f"[institutions.{name}]: unknown key `{key}`; known: admin, operations")
+                raise where.error(
+                    key, f"[institutions.{name}]: unknown key `{key}`; known: admin, operations"
+                )
         operations = body.get("operations")
         if not isinstance(operations, list) or not all(isinstance(op, str) for op in operations):
-            raise where.error(name, f"[institutions.{name}] needs `operations = [...]`, a list of names")
+            raise where.error(
+                name, f"[institutions.{name}] needs `operations = [...]`, a list of names"
+            )
         granted: set[Operation] = set()
         for op in operations:
             if op == "*":
@@ -211,7 +223,9 @@ def _parse_institutions(raw: object, where: _Locator) -> dict[str, Institution]:
             try:
                 granted.add(Operation(op))
             except ValueError:
-                raise where.error(op, f"[institutions.{name}]: unknown operation `{op}`; allowed: {allowed}, *") from None
+                raise where.error(
+                    op, f"[institutions.{name}]: unknown operation `{op}`; allowed: {allowed}, *"
+                ) from None
         admin = body.get("admin", False)
         if not isinstance(admin, bool):
             raise where.error("admin", f"[institutions.{name}]: `admin` must be true or false")

@@ -14,7 +14,7 @@ from pipeline.operations.answer import audit_consultations
 from pipeline.operations.lookups import answer_lookup_insz, answer_lookup_key
 from pipeline.processor import utc_now
 from pipeline.run import load_rules, store_options
-from pipeline.store import opened
+from pipeline.store import opened, query_frame
 from pipeline.validation import validate_chunk
 
 
@@ -49,9 +49,20 @@ def lookup(settings: Settings, query: LookupQuery) -> pl.DataFrame:
             "recorded_at": [query.recorded_at],
             "ref": [None],
         },
-        schema={name: (pl.Int64 if name == "row" else pl.String) for name in
-                ("row", "insz", "country", "foreign_key", "key_type", "as_of", "recorded_at", "ref")},
-    )  # fmt: skip
+        schema={
+            name: (pl.Int64 if name == "row" else pl.String)
+            for name in (
+                "row",
+                "insz",
+                "country",
+                "foreign_key",
+                "key_type",
+                "as_of",
+                "recorded_at",
+                "ref",
+            )
+        },
+    )
     staged = validate_chunk(chunk, operation=query.operation, rules=rules)
     now = utc_now()
     with opened(store_options(settings, read_only=True)) as connection:
@@ -69,6 +80,7 @@ def lookup(settings: Settings, query: LookupQuery) -> pl.DataFrame:
             operation=query.operation,
             at=now,
         )
-        return connection.execute(
-            f"SELECT {', '.join(RESULT_COLUMNS)} FROM answer ORDER BY row, country, key_type"
-        ).pl()
+        return query_frame(
+            connection,
+            f"SELECT {', '.join(RESULT_COLUMNS)} FROM answer ORDER BY row, country, key_type",
+        )

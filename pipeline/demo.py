@@ -100,23 +100,41 @@ def _drop_creates(sample: pl.DataFrame, people: pl.Series, folder: Path, *, seed
     fresh = synthetic_insz(20, seed=seed + 1, reference_date=dt.date.today())
     first = sample.row(0, named=True)
     rows = [
-        *({"insz": insz, "country": "LU", "key_type": "PASSPORT", "foreign_key": f"LU{n:07d}X"}
-          for n, insz in enumerate(fresh)),
-        {**first, "insz": fresh[0]},                                          # key of another INSZ
-        first,                                                                # already exists
+        *(
+            {"insz": insz, "country": "LU", "key_type": "PASSPORT", "foreign_key": f"LU{n:07d}X"}
+            for n, insz in enumerate(fresh)
+        ),
+        {**first, "insz": fresh[0]},  # key of another INSZ
+        first,  # already exists
         {"insz": fresh[1], "country": "LU", "key_type": "PASSPORT", "foreign_key": "LU0000001X"},
         {"insz": "90010100124", "country": "NL", "key_type": "PASSPORT", "foreign_key": "NX12345"},
         {"insz": fresh[2], "country": "BE", "key_type": "PASSPORT", "foreign_key": "P1234567"},
         {"insz": fresh[3], "country": "NL", "key_type": "SHOE_SIZE", "foreign_key": "P1234567"},
         {"insz": fresh[4], "country": "NL", "key_type": "PASSPORT", "foreign_key": "=cmd()"},
-        {"insz": fresh[5], "country": "NL", "key_type": "PASSPORT", "foreign_key": "NP99999",
-         "valid_from": "2024-02-30"},
-        {"insz": fresh[6], "country": "NL", "key_type": "PASSPORT", "foreign_key": "NP88888",
-         "valid_from": "2025-01-01", "valid_to": "2024-01-01"},
+        {
+            "insz": fresh[5],
+            "country": "NL",
+            "key_type": "PASSPORT",
+            "foreign_key": "NP99999",
+            "valid_from": "2024-02-30",
+        },
+        {
+            "insz": fresh[6],
+            "country": "NL",
+            "key_type": "PASSPORT",
+            "foreign_key": "NP88888",
+            "valid_from": "2025-01-01",
+            "valid_to": "2024-01-01",
+        },
         {"insz": fresh[7], "country": "", "key_type": "PASSPORT", "foreign_key": "NP77777"},
-    ]  # fmt: skip
-    frame = pl.DataFrame(rows, schema={name: pl.String for name in
-                                       ("insz", "country", "key_type", "foreign_key", "valid_from", "valid_to")})  # fmt: skip
+    ]
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            name: pl.String
+            for name in ("insz", "country", "key_type", "foreign_key", "valid_from", "valid_to")
+        },
+    )
     target = folder / "new-links.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
     frame.write_csv(target)

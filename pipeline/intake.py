@@ -1,4 +1,4 @@
-"""Intake: finds complete files in the inbox, sets aside what must not be processed, claims the rest."""
+"""Intake: finds complete files in the inbox, sets strays aside, claims the rest."""
 
 from __future__ import annotations
 

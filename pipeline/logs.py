@@ -13,7 +13,9 @@ class JsonLines(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         event = {
-            "at": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "at": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
@@ -28,7 +30,9 @@ def configure(*, verbose: bool = False, stream: object = None) -> None:
     output = stream or sys.stderr
     handler = logging.StreamHandler(output)  # type: ignore[arg-type]
     if getattr(output, "isatty", lambda: False)():
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
+        )
     else:
         handler.setFormatter(JsonLines())
     logger = logging.getLogger("pipeline")

@@ -71,7 +71,7 @@ class Processor:
 
     def recover(self) -> list[FileReport]:
         """Finishes what a crash interrupted: committed files are delivered, others redone."""
-        reports = []
+        reports: list[FileReport] = []
         if not self.settings.work.is_dir():
             return reports
         for work_dir in sorted(p for p in self.settings.work.iterdir() if p.is_dir()):
@@ -103,8 +103,12 @@ class Processor:
         )
         log.info(
             "batch %s started: %s/%s %s (%d bytes)",
-            claimed.batch_id, claimed.institution, claimed.operation, claimed.file_name, size,
-        )  # fmt: skip
+            claimed.batch_id,
+            claimed.institution,
+            claimed.operation,
+            claimed.file_name,
+            size,
+        )
         try:
             self._check_file(facts)
             request = open_request(claimed.input_path, operation=claimed.operation)
@@ -154,7 +158,9 @@ class Processor:
             staged.write_parquet(staged_dir / f"chunk-{number:06d}.parquet")
             rows += chunk.height
         if number == 0:
-            empty = _EMPTY_FORMATS if facts.claimed.operation is Operation.FORMATS else STAGED_SCHEMA
+            empty = (
+                _EMPTY_FORMATS if facts.claimed.operation is Operation.FORMATS else STAGED_SCHEMA
+            )
             pl.DataFrame(schema=empty).write_parquet(staged_dir / "chunk-000000.parquet")
         return rows
 
@@ -235,7 +241,9 @@ class Processor:
                 result_name=None,
             )
         except duckdb.Error as exc:
-            raise ProcessorError(f"batch {facts.claimed.batch_id}: the store failed: {exc}") from exc
+            raise ProcessorError(
+                f"batch {facts.claimed.batch_id}: the store failed: {exc}"
+            ) from exc
         self._deliver_fresh(facts.claimed, receipt, None)
         return _report(receipt)
 
@@ -279,7 +287,9 @@ class Processor:
     def _output_base(self, claimed: Claimed, stem: str) -> str:
         """``<name>``, or ``<name>.<batch_id>`` when that name was answered before."""
         outbox = self.settings.outbox / claimed.institution / claimed.operation.value
-        taken = (outbox / f"{stem}.receipt.json").exists() or any(outbox.glob(f"{_glob(stem)}.result.*"))
+        taken = (outbox / f"{stem}.receipt.json").exists() or any(
+            outbox.glob(f"{_glob(stem)}.result.*")
+        )
         if taken or ledger.base_in_use(
             self.connection, institution=claimed.institution, operation=claimed.operation, base=stem
         ):
@@ -308,7 +318,13 @@ class Processor:
             write_atomic(receipt_path, entry.receipt_json.encode("utf-8"))
         audit = work_dir / "audit.parquet"
         if audit.exists():
-            move_atomic(audit, self.settings.root / "audit" / f"{claimed.received_at:%Y-%m-%d}" / f"{claimed.batch_id}.parquet")
+            move_atomic(
+                audit,
+                self.settings.root
+                / "audit"
+                / f"{claimed.received_at:%Y-%m-%d}"
+                / f"{claimed.batch_id}.parquet",
+            )
         if claimed.input_path.exists():
             archive_input(claimed, self.settings)
         shutil.rmtree(work_dir)

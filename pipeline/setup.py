@@ -16,7 +16,9 @@ def init_root(root: Path) -> Settings:
     for institution in settings.institutions.values():
         for operation in sorted(institution.operations):
             if institution.may(operation):
-                (settings.inbox / institution.name / operation.value).mkdir(parents=True, exist_ok=True)
+                (settings.inbox / institution.name / operation.value).mkdir(
+                    parents=True, exist_ok=True
+                )
         (settings.outbox / institution.name).mkdir(parents=True, exist_ok=True)
     for folder in (settings.archive, settings.work):
         folder.mkdir(parents=True, exist_ok=True)

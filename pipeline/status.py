@@ -42,12 +42,20 @@ def last_batches(settings: Settings, *, limit: int = 20) -> list[dict[str, Any]]
         receipt = json.loads(row[11])
         batches.append(
             {
-                "batch_id": row[0], "institution": row[1], "operation": row[2], "file": row[3],
-                "rows": row[4], "status": row[5], "reason": row[6], "dry_run": row[7],
-                "received_at": row[8].isoformat(), "finished_at": row[9].isoformat(),
-                "seconds": round(float(row[10]), 3), "counts": receipt.get("counts", {}),
+                "batch_id": row[0],
+                "institution": row[1],
+                "operation": row[2],
+                "file": row[3],
+                "rows": row[4],
+                "status": row[5],
+                "reason": row[6],
+                "dry_run": row[7],
+                "received_at": row[8].isoformat(),
+                "finished_at": row[9].isoformat(),
+                "seconds": round(float(row[10]), 3),
+                "counts": receipt.get("counts", {}),
             }
-        )  # fmt: skip
+        )
     return batches
 
 

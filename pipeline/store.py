@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 # Each migration is applied once, in order, in its own transaction; later releases append to it.
 MIGRATIONS: tuple[tuple[str, str], ...] = (
@@ -111,7 +112,7 @@ def connect(options: StoreOptions) -> duckdb.DuckDBPyConnection:
     if options.read_only and not options.path.exists():
         raise StoreError(f"no link store at {options.path}: run `linkreg init` first")
     options.path.parent.mkdir(parents=True, exist_ok=True)
-    config = {"memory_limit": options.memory_limit}
+    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": options.memory_limit}
     if options.temp_directory is not None:
         options.temp_directory.mkdir(parents=True, exist_ok=True)
         config["temp_directory"] = str(options.temp_directory)
@@ -170,3 +171,12 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> int:
 def store_version(connection: duckdb.DuckDBPyConnection) -> int:
     row = connection.execute("SELECT store_version FROM store_state").fetchone()
     return int(row[0]) if row else 0
+
+
+def query_frame(
+    connection: duckdb.DuckDBPyConnection, sql: str, parameters: object = None
+) -> pl.DataFrame:
+    """A query's rows as a polars frame (duckdb's stubs miss ``pl()`` on a connection)."""
+    result = connection.execute(sql, parameters)
+    frame: pl.DataFrame = result.pl()  # type: ignore[attr-defined]
+    return frame

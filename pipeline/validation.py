@@ -1,4 +1,4 @@
-"""Validates request rows: normalise, run the operation's pandera model, give each row its reason."""
+"""Validates request rows: normalise, run the pandera model, give each row its reason."""
 
 from __future__ import annotations
 
@@ -37,9 +37,16 @@ STAGED_SCHEMA: dict[str, pl.DataType] = {
 }
 
 _TEXT_COLUMNS = (
-    "insz", "country", "key_type", "foreign_key", "valid_from", "valid_to", "as_of",
-    "recorded_at", "change_reason",
-)  # fmt: skip
+    "insz",
+    "country",
+    "key_type",
+    "foreign_key",
+    "valid_from",
+    "valid_to",
+    "as_of",
+    "recorded_at",
+    "change_reason",
+)
 
 _MESSAGES: dict[Reason, str] = {
     Reason.INVALID_INSZ: "not a valid national register or BIS number",
@@ -75,7 +82,9 @@ def normalise(chunk: pl.DataFrame, *, rules: Rules) -> pl.DataFrame:
     frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
     if "ref" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("ref"))
-    trimmed = [_blank_to_null(pl.col(name).cast(pl.String).str.strip_chars()) for name in _TEXT_COLUMNS]
+    trimmed = [
+        _blank_to_null(pl.col(name).cast(pl.String).str.strip_chars()) for name in _TEXT_COLUMNS
+    ]
     frame = frame.with_columns(trimmed).with_columns(
         normalise_insz(pl.col("insz")).alias("insz"),
         normalise_country(pl.col("country"), aliases=rules.country_aliases).alias("country"),
@@ -98,7 +107,9 @@ def _failures(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> pl.DataFra
         unexpected = cases.filter(~pl.col("check").is_in(known))
         if unexpected.height:
             # A dtype or schema failure means the reader broke its promise: fail loudly.
-            raise RuntimeError(f"request validation failed unexpectedly: {unexpected.head(3)}") from errors
+            raise RuntimeError(
+                f"request validation failed unexpectedly: {unexpected.head(3)}"
+            ) from errors
         return cases.select(
             pl.col("index").cast(pl.Int64),
             pl.col("check").alias("reason"),
@@ -110,7 +121,9 @@ def _failures(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> pl.DataFra
 def _staged(frame: pl.DataFrame, failures: pl.DataFrame, *, catalogue: Catalogue) -> pl.DataFrame:
     rank = {reason.value: position for position, reason in enumerate(REASON_ORDER)}
     first = (
-        failures.with_columns(pl.col("reason").replace_strict(rank, return_dtype=pl.Int32).alias("rank"))
+        failures.with_columns(
+            pl.col("reason").replace_strict(rank, return_dtype=pl.Int32).alias("rank")
+        )
         .sort("index", "rank", "column")
         .unique("index", keep="first", maintain_order=True)
         .select("index", "reason", pl.col("column").alias("failed_column"))

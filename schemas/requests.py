@@ -54,7 +54,8 @@ class _Request(DataFrameModel):
     @classmethod
     def _insz_ok(cls, data: PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(
-            _column(data).is_null() | is_valid_insz(_column(data), reference_date=cls._reference_date)
+            _column(data).is_null()
+            | is_valid_insz(_column(data), reference_date=cls._reference_date)
         )
 
     @classmethod
@@ -205,7 +206,12 @@ class LinkReasonRequest(_LinkRequest):
     change_reason: str = Field(nullable=True)
 
     @pa.check(
-        "insz", "country", "key_type", "foreign_key", "change_reason", name=Reason.MISSING_VALUE.value
+        "insz",
+        "country",
+        "key_type",
+        "foreign_key",
+        "change_reason",
+        name=Reason.MISSING_VALUE.value,
     )
     def required(cls, data: PolarsData) -> pl.LazyFrame:
         return _present(data)

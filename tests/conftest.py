@@ -84,6 +84,8 @@ def receipt(root: Path, institution: str, operation: str, name: str) -> dict[str
     return document
 
 
-def result_csv(root: Path, institution: str, operation: str, name: str, *, separator: str = ",") -> pl.DataFrame:
+def result_csv(
+    root: Path, institution: str, operation: str, name: str, *, separator: str = ","
+) -> pl.DataFrame:
     path = root / "outbox" / institution / operation / f"{name}.result.csv"
     return pl.read_csv(path, separator=separator, infer_schema=False)

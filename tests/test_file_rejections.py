@@ -16,14 +16,23 @@ from tests.conftest import INSZ_1990, receipt
         ("short.csv", "insz,country\n", "MISSING_COLUMNS"),
         ("nothing.csv", "", "EMPTY_FILE"),
         ("sheet.xlsx", "PK\x03\x04", "UNSUPPORTED_FILE_TYPE"),
-        ("latin.csv", "insz,country,key_type,foreign_key\n90010100123,FR,PASSPORT,caf\xe9\n".encode("cp1252"), "ENCODING_ERROR"),
+        (
+            "latin.csv",
+            "insz,country,key_type,foreign_key\n90010100123,FR,PASSPORT,caf\xe9\n".encode("cp1252"),
+            "ENCODING_ERROR",
+        ),
         ("broken.parquet", b"PAR1 not really", "UNREADABLE_FILE"),
         ("broken.csv.gz", b"\x1f\x8b\x08 truncated", "UNREADABLE_FILE"),
     ],
 )
 def test_file_level_reasons(root, drop, run, name, content, reason):
     drop("KSZ", "create", name, content)
-    drop("KSZ", "create", "zz-next.csv", f"insz,country,key_type,foreign_key\n{INSZ_1990},FR,PASSPORT,P1234567\n")
+    drop(
+        "KSZ",
+        "create",
+        "zz-next.csv",
+        f"insz,country,key_type,foreign_key\n{INSZ_1990},FR,PASSPORT,P1234567\n",
+    )
     reports = run()
     assert [r.status for r in reports] == ["REJECTED", "ACCEPTED"]
     stem = name.split(".")[0]
@@ -43,7 +52,14 @@ def test_operation_not_allowed(root, drop, run):
 
 
 def test_gzip_csv_is_read_and_answered_in_gzip(root, drop, run):
-    drop("KSZ", "create", "load.csv.gz", gzip.compress(f"insz;country;key_type;foreign_key\n{INSZ_1990};FR;PASSPORT;P1234567\n".encode()))
+    drop(
+        "KSZ",
+        "create",
+        "load.csv.gz",
+        gzip.compress(
+            f"insz;country;key_type;foreign_key\n{INSZ_1990};FR;PASSPORT;P1234567\n".encode()
+        ),
+    )
     run()
     out = root / "outbox" / "KSZ" / "create" / "load.result.csv.gz"
     text = gzip.decompress(out.read_bytes()).decode()

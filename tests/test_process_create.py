@@ -20,7 +20,9 @@ def links_in_store(root: Path) -> list[tuple[object, ...]]:
 
 
 def test_create_then_conflict_and_already_exists(root, drop, run):
-    drop("KSZ", "create", "first.csv", HEADER + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2020-01-01,,r1\n")
+    drop(
+        "KSZ", "create", "first.csv", HEADER + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2020-01-01,,r1\n"
+    )
     run()
     drop(
         "KSZ",
@@ -53,7 +55,8 @@ def test_same_key_for_two_insz_in_one_file_first_row_wins(root, drop, run):
         "KSZ",
         "create",
         "pair.csv",
-        HEADER + f"{INSZ_BIS},NL,NATIONAL_NUMBER,{BSN_B},,,\n{INSZ_2001},NL,NATIONAL_NUMBER,{BSN_B},,,\n",
+        HEADER
+        + f"{INSZ_BIS},NL,NATIONAL_NUMBER,{BSN_B},,,\n{INSZ_2001},NL,NATIONAL_NUMBER,{BSN_B},,,\n",
     )
     run()
     result = result_csv(root, "KSZ", "create", "pair")

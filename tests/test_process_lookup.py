@@ -29,18 +29,27 @@ def loaded(root, drop, run):
 def test_lookup_insz_semicolon_bom_and_printed_insz(loaded, drop, run):
     content = (
         "\ufeffINSZ;Country;ref\n"
-        "90.01.01-001.23;;mine\n"          # formatted INSZ, no filter: the links valid today
-        f"{INSZ_1990};fr;fr-only\n"        # lower-case country filter; the FR link expired
+        "90.01.01-001.23;;mine\n"  # formatted INSZ, no filter: the links valid today
+        f"{INSZ_1990};fr;fr-only\n"  # lower-case country filter; the FR link expired
         f"{INSZ_2001};;nobody\n"
         "90010100124;;typo\n"
-    )  # fmt: skip
+    )
     drop("RVA", "lookup-insz", "night.csv", content)
     run()
     result = result_csv(loaded, "RVA", "lookup-insz", "night", separator=";")
     assert result.columns == [
-        "row", "ref", "status", "reason", "message", "insz", "country", "key_type",
-        "foreign_key", "valid_from", "valid_to",
-    ]  # fmt: skip
+        "row",
+        "ref",
+        "status",
+        "reason",
+        "message",
+        "insz",
+        "country",
+        "key_type",
+        "foreign_key",
+        "valid_from",
+        "valid_to",
+    ]
     assert result.select("row", "ref", "status", "country").rows() == [
         ("1", "mine", "FOUND", "DE"),
         ("1", "mine", "FOUND", "NL"),

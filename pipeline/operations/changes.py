@@ -128,9 +128,13 @@ def apply_update(
 ) -> int:
     """The previous version is closed and kept; the new period becomes the next version."""
     changed = _end_versions(
-        connection, status=Status.UPDATED, ended_by="UPDATE", batch_id=batch_id,
-        institution=institution, now=now,
-    )  # fmt: skip
+        connection,
+        status=Status.UPDATED,
+        ended_by="UPDATE",
+        batch_id=batch_id,
+        institution=institution,
+        now=now,
+    )
     connection.execute(
         f"""
         INSERT INTO links (link_id, version, insz, country, key_type, foreign_key, valid_from,
@@ -149,9 +153,13 @@ def apply_delete(
 ) -> int:
     """The link stops being answered; all its versions stay, the last one says who ended it."""
     return _end_versions(
-        connection, status=Status.DELETED, ended_by="DELETE", batch_id=batch_id,
-        institution=institution, now=now,
-    )  # fmt: skip
+        connection,
+        status=Status.DELETED,
+        ended_by="DELETE",
+        batch_id=batch_id,
+        institution=institution,
+        now=now,
+    )
 
 
 def apply_report(

@@ -74,7 +74,7 @@ def answer_create(connection: duckdb.DuckDBPyConnection) -> None:
                     WHEN status = '{Status.ALREADY_EXISTS}'
                          AND (stored_from IS DISTINCT FROM valid_from_d
                               OR stored_to IS DISTINCT FROM valid_to_d)
-                         THEN 'the link exists with another validity period: use update to change it'
+                         THEN 'the link exists with another period: use update to change it'
                END AS message,
                insz, country, key_type, foreign_key,
                CAST(CASE WHEN status = '{Status.ALREADY_EXISTS}' THEN stored_from

@@ -8,13 +8,25 @@ import duckdb
 import polars as pl
 
 from pipeline.contract import Reason, Status
+from pipeline.store import query_frame
 from schemas.countries import is_valid_country, normalise_country
 from schemas.formats import Catalogue
 
 FORMAT_COLUMNS: tuple[str, ...] = (
-    "row", "status", "reason", "message", "country", "key_type", "rule_id", "description",
-    "pattern", "check", "normalisation", "example", "catalogue_version",
-)  # fmt: skip
+    "row",
+    "status",
+    "reason",
+    "message",
+    "country",
+    "key_type",
+    "rule_id",
+    "description",
+    "pattern",
+    "check",
+    "normalisation",
+    "example",
+    "catalogue_version",
+)
 
 
 def formats_answer(
@@ -50,7 +62,9 @@ def formats_answer(
         "key_type",
     )
     matches = (
-        valid.join(rules.rename({"country": "rule_country", "key_type": "rule_key_type"}), how="cross")
+        valid.join(
+            rules.rename({"country": "rule_country", "key_type": "rule_key_type"}), how="cross"
+        )
         .filter(
             (pl.col("country").is_null() | pl.col("rule_country").is_in([pl.col("country"), "*"]))
             & (
@@ -83,9 +97,11 @@ def answer_formats(
     connection: duckdb.DuckDBPyConnection, *, catalogue: Catalogue, aliases: Mapping[str, str]
 ) -> None:
     """Builds ``answer`` from the raw ``request`` table of a formats file."""
-    request = connection.execute("SELECT * FROM request").pl()
+    request = query_frame(connection, "SELECT * FROM request")
     if "row" not in request.columns:
-        request = pl.DataFrame(schema={"row": pl.Int64, "country": pl.String, "key_type": pl.String})
+        request = pl.DataFrame(
+            schema={"row": pl.Int64, "country": pl.String, "key_type": pl.String}
+        )
     frame = formats_answer(request, catalogue=catalogue, aliases=aliases)
     connection.register("formats_frame", frame)
     try:

@@ -12,7 +12,6 @@ from schemas.formats.catalogue import (
 )
 from schemas.formats.generate import generate_valid_keys
 
-
 __all__ = [
     "ANY",
     "DEFAULT_RULE",

@@ -62,7 +62,9 @@ def eleven_proof(key: pl.Expr, country: pl.Expr) -> pl.Expr:
 
 def mod97_nir(key: pl.Expr, country: pl.Expr) -> pl.Expr:
     """FR NIR: key = 97 - (first 13 digits mod 97), Corsica 2A -> 19, 2B -> 18."""
-    body = key.str.slice(0, 13).str.replace("^(.{5})2A", "${1}19").str.replace("^(.{5})2B", "${1}18")
+    body = (
+        key.str.slice(0, 13).str.replace("^(.{5})2A", "${1}19").str.replace("^(.{5})2B", "${1}18")
+    )
     return 97 - body.str.to_integer(strict=False) % 97 == number(key, 13, 2)
 
 
@@ -90,7 +92,9 @@ def de_rvnr(key: pl.Expr, country: pl.Expr) -> pl.Expr:
     """Rentenversicherungsnummer (VKVV section 2): the initial becomes its two-digit place in
     the alphabet; the 12 digits before the check are weighted 2,1,2,5,7,1,2,1,2,1,2,1, the
     digit sums of the products are added, and the check digit is that sum mod 10."""
-    position = key.str.slice(8, 1).str.replace_many(list(_LETTERS), [f"{i:02d}" for i in range(1, 27)])
+    position = key.str.slice(8, 1).str.replace_many(
+        list(_LETTERS), [f"{i:02d}" for i in range(1, 27)]
+    )
     digits = pl.concat_str([key.str.slice(0, 8), position, key.str.slice(9, 2)])
     products = [w * digit(digits, i) for i, w in enumerate((2, 1, 2, 5, 7, 1, 2, 1, 2, 1, 2, 1))]
     total = pl.sum_horizontal(p // 10 + p % 10 for p in products)
@@ -99,16 +103,27 @@ def de_rvnr(key: pl.Expr, country: pl.Expr) -> pl.Expr:
 
 
 _VERHOEFF_D = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5), (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
-    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7), (4, 0, 1, 2, 3, 9, 5, 6, 7, 8), (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
-    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2), (7, 6, 5, 9, 8, 2, 1, 0, 4, 3), (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+    (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
+    (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
+    (3, 4, 0, 1, 2, 8, 9, 5, 6, 7),
+    (4, 0, 1, 2, 3, 9, 5, 6, 7, 8),
+    (5, 9, 8, 7, 6, 0, 4, 3, 2, 1),
+    (6, 5, 9, 8, 7, 1, 0, 4, 3, 2),
+    (7, 6, 5, 9, 8, 2, 1, 0, 4, 3),
+    (8, 7, 6, 5, 9, 3, 2, 1, 0, 4),
     (9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-)  # fmt: skip
+)
 _VERHOEFF_P = (
-    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 5, 7, 6, 2, 8, 3, 0, 9, 4), (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
-    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7), (9, 4, 5, 3, 1, 2, 8, 7, 6, 0), (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
-    (2, 7, 9, 3, 8, 0, 1, 6, 5, 4), (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
-)  # fmt: skip
+    (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+    (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
+    (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
+    (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
+    (9, 4, 5, 3, 1, 2, 8, 7, 6, 0),
+    (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
+    (2, 7, 9, 3, 8, 0, 1, 6, 5, 4),
+    (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
+)
 _VERHOEFF_D_FLAT = pl.Series([v for row in _VERHOEFF_D for v in row], dtype=pl.Int64)
 _VERHOEFF_P_FLAT = pl.Series([v for row in _VERHOEFF_P for v in row], dtype=pl.Int64)
 
@@ -141,8 +156,38 @@ def lu_matricule(key: pl.Expr, country: pl.Expr) -> pl.Expr:
     return day_ok & luhn_valid([*first, digit(key, 11)]) & verhoeff_valid([*first, digit(key, 12)])
 
 
-_CF_ODD = (1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23)
-_CF_DATE_DIGITS = {**{str(n): str(n) for n in range(10)}, **{c: str(n) for n, c in enumerate("LMNPQRSTUV")}}
+_CF_ODD = (
+    1,
+    0,
+    5,
+    7,
+    9,
+    13,
+    15,
+    17,
+    19,
+    21,
+    2,
+    4,
+    18,
+    20,
+    11,
+    3,
+    6,
+    8,
+    12,
+    14,
+    16,
+    10,
+    22,
+    25,
+    24,
+    23,
+)
+_CF_DATE_DIGITS = {
+    **{str(n): str(n) for n in range(10)},
+    **{c: str(n) for n, c in enumerate("LMNPQRSTUV")},
+}
 
 
 def it_codice_fiscale(key: pl.Expr, country: pl.Expr) -> pl.Expr:
@@ -151,8 +196,10 @@ def it_codice_fiscale(key: pl.Expr, country: pl.Expr) -> pl.Expr:
     for position in range(15):
         char = key.str.slice(position, 1)
         if position % 2 == 0:
-            table = {**{str(n): _CF_ODD[n] for n in range(10)},
-                     **{c: _CF_ODD[i] for i, c in enumerate(_LETTERS)}}  # fmt: skip
+            table = {
+                **{str(n): _CF_ODD[n] for n in range(10)},
+                **{c: _CF_ODD[i] for i, c in enumerate(_LETTERS)},
+            }
         else:
             table = {**{str(n): n for n in range(10)}, **{c: i for i, c in enumerate(_LETTERS)}}
         total = total + char.replace_strict(table, default=None, return_dtype=pl.Int64)
@@ -170,7 +217,9 @@ def it_codice_fiscale(key: pl.Expr, country: pl.Expr) -> pl.Expr:
 def es_dni_nie(key: pl.Expr, country: pl.Expr) -> pl.Expr:
     """DNI and NIE: letter = TRWAGMYFPDXBNJZSQVHLCKE[number mod 23] (NIE: X, Y, Z -> 0, 1, 2)."""
     digits = key.str.slice(0, 8).str.replace_many(["X", "Y", "Z"], ["0", "1", "2"])
-    letter = pl.lit("TRWAGMYFPDXBNJZSQVHLCKE").str.slice(digits.str.to_integer(strict=False) % 23, 1)
+    letter = pl.lit("TRWAGMYFPDXBNJZSQVHLCKE").str.slice(
+        digits.str.to_integer(strict=False) % 23, 1
+    )
     return letter == key.str.slice(8, 1)
 
 
@@ -184,7 +233,9 @@ def pl_pesel(key: pl.Expr, country: pl.Expr) -> pl.Expr:
     """PESEL: weights 1,3,7,9 and a real birth date, the century in the month (+20, +40...)."""
     total = weighted_sum(key, (1, 3, 7, 9, 1, 3, 7, 9, 1, 3))
     month = number(key, 2, 2)
-    century = (month // 20).replace_strict({0: 1900, 1: 2000, 2: 2100, 3: 2200, 4: 1800}, default=None)
+    century = (month // 20).replace_strict(
+        {0: 1900, 1: 2000, 2: 2100, 3: 2200, 4: 1800}, default=None
+    )
     born = is_date(century + number(key, 0, 2), month % 20, number(key, 4, 2))
     return ((10 - total % 10) % 10 == digit(key, 10)) & born
 
@@ -198,8 +249,9 @@ def ro_cnp(key: pl.Expr, country: pl.Expr) -> pl.Expr:
     check = pl.when(total == 10).then(1).otherwise(total)
     century = key.str.slice(0, 1).replace_strict(
         {"1": 1900, "2": 1900, "3": 1800, "4": 1800, "5": 2000, "6": 2000},
-        default=1900, return_dtype=pl.Int64,
-    )  # fmt: skip
+        default=1900,
+        return_dtype=pl.Int64,
+    )
     born = is_date(century + number(key, 1, 2), number(key, 3, 2), number(key, 5, 2))
     return born & key.str.slice(7, 2).is_in(_RO_COUNTIES) & (check == digit(key, 12))
 

@@ -35,7 +35,12 @@ def apply_key_formats(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.DataFr
         return frame.with_columns(
             pl.lit(None, pl.String).alias(_RULE), pl.lit(None, pl.Boolean).alias("key_format_ok")
         )
-    return pl.concat(parts, how="diagonal_relaxed").sort(_ROW).drop(_ROW).select(*frame.columns, _RULE, "key_format_ok")
+    return (
+        pl.concat(parts, how="diagonal_relaxed")
+        .sort(_ROW)
+        .drop(_ROW)
+        .select(*frame.columns, _RULE, "key_format_ok")
+    )
 
 
 def evaluate(part: pl.DataFrame, rule: Rule) -> pl.DataFrame:
@@ -63,7 +68,7 @@ def _assigned_rule(catalogue: Catalogue) -> pl.Expr:
     country, key_type = pl.col("country"), pl.col("key_type")
     exact = {(r.country, t): r.rule_id for r in catalogue.rules for t in r.key_types}
     by_pair = pl.concat_str([country.fill_null(""), key_type.fill_null("")], separator="|")
-    pairs = {f"{c}|{t}": rule for (c, t), rule in exact.items() if c != ANY and t != ANY}
+    pairs = {f"{c}|{t}": rule for (c, t), rule in exact.items() if ANY not in (c, t)}
     whole_country = {c: rule for (c, t), rule in exact.items() if c != ANY and t == ANY}
     any_country = {t: rule for (c, t), rule in exact.items() if c == ANY and t != ANY}
     typed = pl.coalesce(

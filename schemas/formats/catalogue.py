@@ -1,4 +1,4 @@
-"""The format catalogue: versioned data (country, key type, rule, pattern, check), loaded per run."""
+"""The format catalogue: versioned data (country, key type, rule, check), loaded per run."""
 
 from __future__ import annotations
 
@@ -20,8 +20,16 @@ PACKAGED_KEY_TYPES = Path(__file__).parent.parent / "key_types.csv"
 ANY = "*"
 DEFAULT_RULE = "DEFAULT"
 EIDAS_RULE = "EIDAS"
-_COLUMNS = ("rule_id", "country", "key_type", "pattern", "check", "normalisation",
-            "description", "example")  # fmt: skip
+_COLUMNS = (
+    "rule_id",
+    "country",
+    "key_type",
+    "pattern",
+    "check",
+    "normalisation",
+    "description",
+    "example",
+)
 
 
 class CatalogueError(ValueError):
@@ -67,17 +75,32 @@ class Catalogue:
         return pl.DataFrame(
             [
                 {
-                    "country": rule.country, "key_type": key_type, "rule_id": rule.rule_id,
-                    "description": rule.description, "pattern": rule.pattern or None,
-                    "check": rule.check or None, "normalisation": rule.normalisation,
+                    "country": rule.country,
+                    "key_type": key_type,
+                    "rule_id": rule.rule_id,
+                    "description": rule.description,
+                    "pattern": rule.pattern or None,
+                    "check": rule.check or None,
+                    "normalisation": rule.normalisation,
                     "example": rule.example,
                 }
                 for rule in self.rules
                 for key_type in rule.key_types
             ],
-            schema={name: pl.String for name in ("country", "key_type", "rule_id", "description",
-                                                 "pattern", "check", "normalisation", "example")},
-        )  # fmt: skip
+            schema={
+                name: pl.String
+                for name in (
+                    "country",
+                    "key_type",
+                    "rule_id",
+                    "description",
+                    "pattern",
+                    "check",
+                    "normalisation",
+                    "example",
+                )
+            },
+        )
 
     def message_expr(self, rule_id: pl.Expr) -> pl.Expr:
         """``key breaks rule NL-BSN (BSN: ...; catalogue 2026.11.1)`` for each row."""
@@ -101,7 +124,7 @@ def load_catalogue(
     try:
         version = str(tomllib.loads(version_path.read_text(encoding="utf-8"))["version"])
     except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
-        raise CatalogueError(f"{version_path}: needs `version = \"...\"` ({exc})") from exc
+        raise CatalogueError(f'{version_path}: needs `version = "..."` ({exc})') from exc
     if not any(rule.rule_id == DEFAULT_RULE for rule in rules):
         raise CatalogueError(f"{formats}: the DEFAULT rule is missing")
     return Catalogue(version, rules, key_types, exclusive)
@@ -130,12 +153,18 @@ def _load_rules(path: Path, key_types: frozenset[str]) -> tuple[Rule, ...]:
         types = tuple(t.strip().upper() for t in row["key_type"].split("|"))
         unknown = [t for t in types if t != ANY and t not in key_types]
         if unknown:
-            raise CatalogueError(f"{where}: unknown key type {unknown[0]} (add it to key_types.csv)")
+            raise CatalogueError(
+                f"{where}: unknown key type {unknown[0]} (add it to key_types.csv)"
+            )
         if row["check"] and row["check"] not in CHECKS:
-            raise CatalogueError(f"{where}: unknown check `{row['check']}`; known: {', '.join(CHECKS)}")
+            raise CatalogueError(
+                f"{where}: unknown check `{row['check']}`; known: {', '.join(CHECKS)}"
+            )
         if row["normalisation"] not in NORMALISATIONS:
-            raise CatalogueError(f"{where}: unknown normalisation `{row['normalisation']}`; known: "
-                                 f"{', '.join(NORMALISATIONS)}")  # fmt: skip
+            raise CatalogueError(
+                f"{where}: unknown normalisation `{row['normalisation']}`; known: "
+                f"{', '.join(NORMALISATIONS)}"
+            )
         try:
             re.compile(row["pattern"])
         except re.error as exc:
@@ -145,8 +174,18 @@ def _load_rules(path: Path, key_types: frozenset[str]) -> tuple[Rule, ...]:
             if (country, key_type) in seen:
                 raise CatalogueError(f"{where}: a second rule for {country} {key_type}")
             seen.add((country, key_type))
-        rules.append(Rule(row["rule_id"].strip(), country, types, row["pattern"], row["check"],
-                          row["normalisation"], row["description"], row["example"]))  # fmt: skip
+        rules.append(
+            Rule(
+                row["rule_id"].strip(),
+                country,
+                types,
+                row["pattern"],
+                row["check"],
+                row["normalisation"],
+                row["description"],
+                row["example"],
+            )
+        )
     return tuple(rules)
 
 
@@ -157,7 +196,9 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str,
             missing = set(columns) - set(reader.fieldnames or ())
             if missing:
                 raise CatalogueError(f"{path} line 1: missing columns {', '.join(sorted(missing))}")
-            return [(number, {k: (v or "").strip() for k, v in row.items() if k})
-                    for number, row in enumerate(reader, start=2)]  # fmt: skip
+            return [
+                (number, {k: (v or "").strip() for k, v in row.items() if k})
+                for number, row in enumerate(reader, start=2)
+            ]
     except OSError as exc:
         raise CatalogueError(f"{path}: {exc}") from exc

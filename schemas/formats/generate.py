@@ -45,36 +45,64 @@ Candidates = Callable[[int, int], pl.Expr]
 
 _CANDIDATES: dict[str, Candidates] = {
     "DEFAULT": lambda n, s: pl.concat_str([pl.lit("P"), _digits(n, s, 7)]),
-    "EIDAS": lambda n, s: pl.concat_str([pl.lit("NL/BE/"), _letters(n, s, 6), _digits(n, s + 9, 6)]),
+    "EIDAS": lambda n, s: pl.concat_str(
+        [pl.lit("NL/BE/"), _letters(n, s, 6), _digits(n, s + 9, 6)]
+    ),
     "NL-BSN": lambda n, s: _digits(n, s, 9),
     "FR-NIR": lambda n, s: pl.concat_str([_pick(n, s, "12"), _digits(n, s + 1, 14)]),
     "DE-IDNR": lambda n, s: pl.concat_str([_pick(n, s, "123456789"), _digits(n, s + 1, 10)]),
-    "DE-RVNR": lambda n, s: pl.concat_str([
-        _digits(n, s, 2), _between(n, s + 1, 1, 28, 2), _between(n, s + 2, 1, 12, 2),
-        _digits(n, s + 3, 2), _letters(n, s + 4, 1), _digits(n, s + 5, 3),
-    ]),
-    "LU-MATRICULE": lambda n, s: pl.concat_str([
-        _between(n, s, 1930, 2020, 4), _between(n, s + 1, 1, 12, 2), _between(n, s + 2, 1, 28, 2),
-        _digits(n, s + 3, 5),
-    ]),
-    "IT-CF": lambda n, s: pl.concat_str([
-        _letters(n, s, 6), _digits(n, s + 10, 2), _pick(n, s + 11, "ABCDEHLMPRST"),
-        _between(n, s + 12, 1, 28, 2), _letters(n, s + 13, 1), _digits(n, s + 14, 3),
-        _letters(n, s + 15, 1),
-    ]),
+    "DE-RVNR": lambda n, s: pl.concat_str(
+        [
+            _digits(n, s, 2),
+            _between(n, s + 1, 1, 28, 2),
+            _between(n, s + 2, 1, 12, 2),
+            _digits(n, s + 3, 2),
+            _letters(n, s + 4, 1),
+            _digits(n, s + 5, 3),
+        ]
+    ),
+    "LU-MATRICULE": lambda n, s: pl.concat_str(
+        [
+            _between(n, s, 1930, 2020, 4),
+            _between(n, s + 1, 1, 12, 2),
+            _between(n, s + 2, 1, 28, 2),
+            _digits(n, s + 3, 5),
+        ]
+    ),
+    "IT-CF": lambda n, s: pl.concat_str(
+        [
+            _letters(n, s, 6),
+            _digits(n, s + 10, 2),
+            _pick(n, s + 11, "ABCDEHLMPRST"),
+            _between(n, s + 12, 1, 28, 2),
+            _letters(n, s + 13, 1),
+            _digits(n, s + 14, 3),
+            _letters(n, s + 15, 1),
+        ]
+    ),
     "ES-DNI-NIE": lambda n, s: pl.concat_str([_digits(n, s, 8), _letters(n, s + 1, 1)]),
     "PT-NIF": lambda n, s: pl.concat_str([_pick(n, s, "123456789"), _digits(n, s + 1, 8)]),
-    "PL-PESEL": lambda n, s: pl.concat_str([
-        _digits(n, s, 2), _between(n, s + 1, 1, 12, 2), _between(n, s + 2, 1, 28, 2),
-        _digits(n, s + 3, 5),
-    ]),
-    "RO-CNP": lambda n, s: pl.concat_str([
-        _pick(n, s, "1256"), _digits(n, s + 1, 2), _between(n, s + 2, 1, 12, 2),
-        _between(n, s + 3, 1, 28, 2), _between(n, s + 4, 1, 46, 2), _digits(n, s + 5, 4),
-    ]),
+    "PL-PESEL": lambda n, s: pl.concat_str(
+        [
+            _digits(n, s, 2),
+            _between(n, s + 1, 1, 12, 2),
+            _between(n, s + 2, 1, 28, 2),
+            _digits(n, s + 3, 5),
+        ]
+    ),
+    "RO-CNP": lambda n, s: pl.concat_str(
+        [
+            _pick(n, s, "1256"),
+            _digits(n, s + 1, 2),
+            _between(n, s + 2, 1, 12, 2),
+            _between(n, s + 3, 1, 28, 2),
+            _between(n, s + 4, 1, 46, 2),
+            _digits(n, s + 5, 4),
+        ]
+    ),
     "TR-KIMLIK": lambda n, s: pl.concat_str([_pick(n, s, "123456789"), _digits(n, s + 1, 10)]),
     "US-SSN": lambda n, s: _digits(n, s, 9),
-}  # fmt: skip
+}
 
 
 def generate_valid_keys(
