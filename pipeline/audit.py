@@ -72,12 +72,13 @@ def _changes(connection: duckdb.DuckDBPyConnection, query: AuditQuery) -> pl.Dat
     )
     started, window = _window(query, "recorded_from")
     ended, _ = _window(query, "recorded_to")
+    reported_window, _ = _window(query, '"at"')
     return query_frame(
         connection,
         f"""
         WITH versions AS (SELECT * FROM links WHERE {who}),
         reported AS (
-            SELECT q.reported_at AS at, 'REPORT' AS action, q.institution, q.batch_id, v.*,
+            SELECT q.reported_at AS "at", 'REPORT' AS action, q.institution, q.batch_id, v.*,
                    q.reason AS detail
             FROM review_queue q JOIN versions v ON v.link_id = q.link_id AND v.version = (
                 SELECT max(version) FROM links w WHERE w.link_id = q.link_id
@@ -94,10 +95,10 @@ def _changes(connection: duckdb.DuckDBPyConnection, query: AuditQuery) -> pl.Dat
                CAST(valid_from AS VARCHAR), CAST(valid_to AS VARCHAR), ended_reason
         FROM versions WHERE ended_by IN ('DELETE', 'MOVE') AND {ended}
         UNION ALL
-        SELECT at, action, institution, batch_id, lpad(CAST(insz AS VARCHAR), 11, '0'), country,
+        SELECT "at", action, institution, batch_id, lpad(CAST(insz AS VARCHAR), 11, '0'), country,
                key_type, foreign_key, NULL, CAST(valid_from AS VARCHAR), CAST(valid_to AS VARCHAR),
                detail
-        FROM reported WHERE {_window(query, "at")[0]}
+        FROM reported WHERE {reported_window}
         """,
         parameters | window,
     )
@@ -111,11 +112,11 @@ def _consultations(
     )
     if query.insz is not None:
         who = "(insz = $insz OR found_insz = $insz)"
-    window, dates = _window(query, "at")
+    window, dates = _window(query, '"at"')
     return query_frame(
         connection,
         f"""
-        SELECT at, upper(operation) AS action, institution, batch_id, insz, country, key_type,
+        SELECT "at", upper(operation) AS action, institution, batch_id, insz, country, key_type,
                foreign_key, answers, NULL AS valid_from, NULL AS valid_to,
                CASE WHEN found_insz IS NOT NULL AND insz IS NULL THEN 'answered ' || found_insz
                END AS detail

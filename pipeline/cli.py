@@ -171,11 +171,7 @@ def lookup_command(
         as_of=as_of,
         recorded_at=recorded_at,
     )
-    rows = lookup(settings_for(root), query)
-    table = Table(*rows.columns[2:], title="lookup")
-    for row in rows.iter_rows():
-        table.add_row(*("" if value is None else str(value) for value in row[2:]))
-    Console().print(table)
+    print_frame(lookup(settings_for(root), query).drop("row", "ref"), title="lookup")
 
 
 @main.command(name="formats")
@@ -190,17 +186,22 @@ def formats_command(root: Path | None, country: str | None, key_type: str | None
     root_path = resolve_root(root, dict(os.environ))
     settings = load_settings(root_path) if (root_path / "linkreg.toml").exists() else None
     version, frame = formats_table(settings, country=country, key_type=key_type)
-    table = Table(
-        "country",
-        "key type",
-        "rule",
-        "description",
-        "example",
-        title=f"key formats (catalogue {version})",
-    )
-    for row in frame.select("country", "key_type", "rule_id", "description", "example").iter_rows():
+    columns = ("country", "key_type", "rule_id", "description", "example")
+    print_frame(frame.select(*columns), title=f"key formats (catalogue {version})")
+
+
+def _console() -> Console:
+    """Wide enough for the identifiers: a truncated key is worse than a wrapped line."""
+    return Console(file=sys.stdout, width=max(Console().width, 160))
+
+
+def print_frame(frame: Any, *, title: str) -> None:
+    """A polars frame as a table, leaving out columns that are empty on every row."""
+    shown = [name for name in frame.columns if frame[name].null_count() < frame.height]
+    table = Table(*shown, title=title)
+    for row in frame.select(shown).iter_rows():
         table.add_row(*("" if value is None else str(value) for value in row))
-    Console().print(table)
+    _console().print(table)
 
 
 def print_reports(reports: list[FileReport]) -> None:
@@ -212,7 +213,7 @@ def print_reports(reports: list[FileReport]) -> None:
         table.add_row(
             report.institution, report.operation, report.file, receipt, str(report.rows), answers
         )
-    Console(file=sys.stdout, width=max(Console().width, 120)).print(table)
+    _console().print(table)
 
 
 @main.group()
@@ -270,11 +271,9 @@ def admin_queue(root: Path | None, include_closed: bool) -> None:
     """List the reported links waiting for review."""
     from pipeline.admin import review_queue
 
-    frame = review_queue(settings_for(root), include_closed=include_closed)
-    table = Table(*frame.columns, title="review queue")
-    for row in frame.iter_rows():
-        table.add_row(*("" if value is None else str(value) for value in row))
-    Console().print(table)
+    print_frame(
+        review_queue(settings_for(root), include_closed=include_closed), title="review queue"
+    )
 
 
 @admin.command(name="resolve")
@@ -367,7 +366,7 @@ def status(root: Path | None, limit: int, as_json: bool) -> None:
             str(batch["seconds"]),
             result,
         )
-    console = Console()
+    console = _console()
     console.print(table)
     console.print(f"{len(waiting)} file(s) waiting in the inbox")
     for item in waiting:
@@ -410,10 +409,7 @@ def audit(
     if as_csv:
         click.echo(trail.write_csv(), nl=False)
         return
-    table = Table(*trail.columns, title="audit trail")
-    for row in trail.iter_rows():
-        table.add_row(*("" if value is None else str(value) for value in row))
-    Console().print(table)
+    print_frame(trail, title="audit trail")
 
 
 @main.command()

@@ -66,10 +66,15 @@ def formats_answer(
             rules.rename({"country": "rule_country", "key_type": "rule_key_type"}), how="cross"
         )
         .filter(
-            (pl.col("country").is_null() | pl.col("rule_country").is_in([pl.col("country"), "*"]))
+            (
+                pl.col("country").is_null()
+                | (pl.col("rule_country") == pl.col("country"))
+                | (pl.col("rule_country") == "*")
+            )
             & (
                 pl.col("key_type").is_null()
-                | pl.col("rule_key_type").is_in([pl.col("key_type"), "*"])
+                | (pl.col("rule_key_type") == pl.col("key_type"))
+                | (pl.col("rule_key_type") == "*")
             )
         )
         .select(

@@ -1,0 +1,149 @@
+"""The ``linkreg`` command: exit codes, messages, and each command on a real root."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from tests.conftest import BSN_A, INSZ_1990, INSZ_2001
+
+LINKS = f"insz,country,key_type,foreign_key\n{INSZ_1990},NL,TAX_NUMBER,{BSN_A}\n"
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def loaded(root, drop, cli):
+    drop("KSZ", "create", "links.csv", LINKS)
+    assert cli("process", "--root", str(root), "--settle", "0").exit_code == 0
+    return root
+
+
+def test_init_writes_config_folders_and_store(tmp_path, cli):
+    result = cli("init", "--root", str(tmp_path / "new"))
+    assert result.exit_code == 0
+    assert (tmp_path / "new" / "linkreg.toml").exists()
+    assert (tmp_path / "new" / "inbox" / "RVA" / "lookup-insz").is_dir()
+    assert (tmp_path / "new" / "data" / "linkreg.duckdb").exists()
+
+
+def test_root_from_environment(tmp_path, monkeypatch, cli):
+    monkeypatch.setenv("LINKREG_ROOT", str(tmp_path / "env-root"))
+    assert cli("init").exit_code == 0
+    assert (tmp_path / "env-root" / "linkreg.toml").exists()
+
+
+def test_broken_configuration_names_the_line_and_exits_1(root, cli):
+    config = root / "linkreg.toml"
+    config.write_text(config.read_text().replace('"lookup-insz"]', '"lookup"]'))
+    result = cli("process", "--root", str(root), "--settle", "0")
+    assert result.exit_code == 1
+    assert "linkreg.toml line 13: [institutions.ONEM]" in result.output
+    assert "unknown operation `lookup`" in result.output
+
+
+def test_invalid_toml_exits_1(root, cli):
+    (root / "linkreg.toml").write_text("[settings\n")
+    result = cli("process", "--root", str(root))
+    assert result.exit_code == 1
+    assert "linkreg.toml" in result.output
+
+
+def test_missing_configuration_says_how_to_fix(tmp_path, cli):
+    result = cli("process", "--root", str(tmp_path))
+    assert result.exit_code == 1
+    assert "linkreg init" in result.output
+
+
+def test_usage_error_exits_2(root, cli):
+    assert cli("process", "--root", str(root), "--settle", "-1").exit_code == 2
+    assert cli("lookup", "--root", str(root)).exit_code == 2
+    assert cli("lookup", "--root", str(root), "--key", "x").exit_code == 2
+
+
+def test_lookup_at_a_terminal(loaded, cli):
+    result = cli("lookup", "--root", str(loaded), "--insz", "90.01.01-001.23")
+    assert result.exit_code == 0
+    assert BSN_A in result.output and "FOUND" in result.output
+    by_key = cli("lookup", "--root", str(loaded), "--country", "nl", "--key", "123.456.782")
+    assert INSZ_1990 in by_key.output
+
+
+def test_formats_command(root, cli):
+    result = cli("formats", "--root", str(root), "--country", "NL")
+    assert result.exit_code == 0
+    assert "NL-BSN" in result.output and "DEFAULT" in result.output
+    assert "FR-NIR" not in result.output
+
+
+def test_status_json_is_parseable(loaded, drop, cli):
+    drop("RVA", "lookup-insz", "waiting.csv", f"insz\n{INSZ_2001}\n")
+    document = json.loads(cli("status", "--root", str(loaded), "--json").stdout)
+    assert document["batches"][0]["institution"] == "KSZ"
+    assert document["batches"][0]["counts"]["status"] == {"CREATED": 1}
+    assert [w["file"] for w in document["waiting"]] == ["waiting.csv"]
+
+
+def test_audit_lists_consultations_and_changes(loaded, drop, cli):
+    drop("RVA", "lookup-insz", "who.csv", f"insz\n{INSZ_1990}\n")
+    cli("process", "--root", str(loaded), "--settle", "0")
+    result = cli("audit", "--root", str(loaded), "--insz", INSZ_1990, "--csv")
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("at,action,institution")
+    actions = [line.split(",")[1:3] for line in lines[1:]]
+    assert actions == [["LOOKUP-INSZ", "RVA"], ["CREATE", "KSZ"]]
+
+
+def test_admin_delete_and_history(loaded, cli):
+    result = cli(
+        "admin", "delete", "--root", str(loaded), "--insz", INSZ_1990, "--country", "NL",
+        "--key-type", "TAX_NUMBER", "--key", BSN_A, "--reason", "entered by mistake",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("DELETED")
+    trail = cli("audit", "--root", str(loaded), "--country", "NL", "--key", BSN_A, "--csv")
+    assert "DELETE,KSZ" in trail.output and "entered by mistake" in trail.output
+
+
+def test_backup_refused_while_processing_and_restorable(loaded, cli, tmp_path):
+    from pipeline.lock import ProcessorLock
+
+    target = tmp_path / "backup.duckdb"
+    with ProcessorLock(loaded / "work"):
+        busy = cli("backup", "--root", str(loaded), str(target))
+    assert busy.exit_code == 1 and "another linkreg process" in busy.output
+    assert cli("backup", "--root", str(loaded), str(target)).exit_code == 0
+    shutil.copyfile(target, loaded / "data" / "linkreg.duckdb")  # the restore of the README
+    again = cli("lookup", "--root", str(loaded), "--insz", INSZ_1990)
+    assert BSN_A in again.output
+
+
+def test_demo_builds_and_processes_a_root(tmp_path, cli):
+    result = cli("demo", "--root", str(tmp_path / "demo"), "--links", "500")
+    assert result.exit_code == 0, result.output
+    assert "OPERATION_NOT_ALLOWED" in result.output and "UNKNOWN_COL" in result.output
+    receipts = list((tmp_path / "demo" / "outbox").rglob("*.receipt.json"))
+    assert len(receipts) == 6
+
+
+def test_logs_carry_no_personal_numbers(loaded, drop, cli, capsys):
+    drop("RVA", "lookup-insz", "night.csv", f"insz\n{INSZ_1990}\n{INSZ_2001}\n90010100124\n")
+    drop("RVA", "lookup-key", "keys.csv", f"country,foreign_key\nNL,{BSN_A}\n")
+    result = CliRunner().invoke(main, ["-v", "process", "--root", str(loaded), "--settle", "0"])
+    assert result.exit_code == 0
+    logged = result.stderr
+    assert "batch" in logged
+    for number in (INSZ_1990, INSZ_2001, "90010100124", BSN_A):
+        assert number not in logged

@@ -1,0 +1,182 @@
+"""The life of a link: update, delete, report, history, as-of and recorded-at answers, dry runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import duckdb
+import pytest
+
+from pipeline.admin import replace_insz, resolve_report, review_queue
+from pipeline.config import load_settings
+from tests.conftest import BSN_A, BSN_B, INSZ_1990, INSZ_2001, INSZ_BIS, receipt, result_csv
+
+LINK = "insz,country,key_type,foreign_key,valid_from,valid_to\n"
+
+
+def store_rows(root, sql):
+    with duckdb.connect(str(root / "data" / "linkreg.duckdb"), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+@pytest.fixture
+def linked(root, drop, run):
+    drop(
+        "KSZ",
+        "create",
+        "base.csv",
+        LINK + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2020-01-01,\n"
+        f"{INSZ_BIS},FR,PASSPORT,P1234567,,\n",
+    )
+    run()
+    return root
+
+
+def test_update_sets_the_period_and_keeps_the_previous_version(linked, drop, run):
+    drop(
+        "RVA",
+        "update",
+        "periods.csv",
+        LINK + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2020-01-01,2024-12-31\n"
+        f"{INSZ_BIS},FR,PASSPORT,P1234567,,\n"
+        f"{INSZ_BIS},FR,PASSPORT,P7654321,,\n",
+    )
+    run()
+    result = result_csv(linked, "RVA", "update", "periods")
+    assert result.select("status", "valid_to").rows() == [
+        ("UPDATED", "2024-12-31"),
+        ("UNCHANGED", None),
+        ("NOT_FOUND", None),
+    ]
+    assert result["message"][0] == "previous period: 2020-01-01 to open"
+    versions = store_rows(
+        linked,
+        f"SELECT version, valid_to, recorded_to IS NULL, change FROM links"
+        f" WHERE foreign_key = '{BSN_A}' ORDER BY version",
+    )
+    assert versions == [(1, None, False, "CREATE"), (2, dt.date(2024, 12, 31), True, "UPDATE")]
+
+
+def test_recorded_at_reproduces_an_earlier_answer(linked, drop, run):
+    before = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
+    time.sleep(0.01)
+    drop(
+        "KSZ",
+        "delete",
+        "gone.csv",
+        LINK.replace("valid_from,valid_to", "reason")
+        + f"{INSZ_BIS},FR,PASSPORT,P1234567,wrong person\n",
+    )
+    run()
+    assert receipt(linked, "KSZ", "delete", "gone")["counts"]["status"] == {"DELETED": 1}
+    drop("RVA", "lookup-insz", "now.csv", f"insz,recorded_at\n{INSZ_BIS},\n{INSZ_BIS},{before}\n")
+    run()
+    result = result_csv(linked, "RVA", "lookup-insz", "now")
+    assert result.select("row", "status", "foreign_key").rows() == [
+        ("1", "NOT_FOUND", None),
+        ("2", "FOUND", "P1234567"),
+    ]
+
+
+def test_delete_is_for_the_administrator_only(linked, drop, run):
+    drop("RVA", "delete", "try.csv", "insz,country,key_type,foreign_key,reason\n")
+    run()
+    assert receipt(linked, "RVA", "delete", "try")["reason"] == "OPERATION_NOT_ALLOWED"
+
+
+def test_delete_needs_a_reason(linked, drop, run):
+    drop(
+        "KSZ",
+        "delete",
+        "noreason.csv",
+        f"insz,country,key_type,foreign_key,reason\n{INSZ_BIS},FR,PASSPORT,P1234567,\n",
+    )
+    run()
+    result = result_csv(linked, "KSZ", "delete", "noreason")
+    assert result.select("status", "reason", "message").row(0) == (
+        "REJECTED",
+        "MISSING_VALUE",
+        "`reason` is empty",
+    )
+
+
+def test_report_lands_in_the_review_queue_and_is_resolved(linked, drop, run):
+    drop(
+        "RVA",
+        "report",
+        "doubt.csv",
+        f"insz,country,key_type,foreign_key,reason\n{INSZ_1990},NL,TAX_NUMBER,{BSN_A},not this person\n{INSZ_2001},NL,TAX_NUMBER,{BSN_A},unknown link\n",
+    )
+    run()
+    result = result_csv(linked, "RVA", "report", "doubt")
+    assert result["status"].to_list() == ["REPORTED", "NOT_FOUND"]
+    settings = load_settings(linked)
+    queue = review_queue(settings)
+    assert queue.select("institution", "reason", "insz", "state").rows() == [
+        ("RVA", "not this person", INSZ_1990, "OPEN")
+    ]
+    state = resolve_report(
+        settings, int(queue["report_id"][0]), delete=True, note="checked", institution="KSZ"
+    )
+    assert state == "DELETED"
+    assert review_queue(settings).height == 0
+    assert store_rows(
+        linked, f"SELECT count(*) FROM links WHERE foreign_key = '{BSN_A}' AND recorded_to IS NULL"
+    ) == [(0,)]
+
+
+def test_overlapping_periods_for_one_at_a_time_key_types(linked, drop, run):
+    drop(
+        "KSZ",
+        "create",
+        "second-bsn.csv",
+        LINK + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_B},2023-01-01,\n"  # overlaps the open BSN_A link
+        f"{INSZ_1990},NL,PASSPORT,NP1234567,2023-01-01,\n",  # passports may overlap
+    )
+    run()
+    result = result_csv(linked, "KSZ", "create", "second-bsn")
+    assert result.select("status", "reason").rows() == [
+        ("CONFLICT", "PERIOD_OVERLAP"),
+        ("CREATED", None),
+    ]
+
+
+def test_dry_run_of_a_mutation_leaves_the_store_unchanged(linked, drop, run):
+    before = store_rows(linked, "SELECT * FROM links ORDER BY ALL")
+    ledger = store_rows(linked, "SELECT count(*) FROM batches WHERE NOT dry_run")
+    content = (
+        LINK.replace("valid_from,valid_to", "reason") + f"{INSZ_BIS},FR,PASSPORT,P1234567,test\n"
+    )
+    drop("KSZ", "delete", "try.dry-run.csv", content)
+    run()
+    assert result_csv(linked, "KSZ", "delete", "try.dry-run")["status"].to_list() == ["DELETED"]
+    assert receipt(linked, "KSZ", "delete", "try.dry-run")["dry_run"] is True
+    assert store_rows(linked, "SELECT * FROM links ORDER BY ALL") == before
+    assert store_rows(linked, "SELECT count(*) FROM batches WHERE NOT dry_run") == ledger
+    drop("KSZ", "delete", "real.csv", content)  # same content, not a dry run: not a duplicate
+    run()
+    assert receipt(linked, "KSZ", "delete", "real")["status"] == "ACCEPTED"
+
+
+def test_process_dry_run_flag(linked, drop, run):
+    drop("KSZ", "create", "flag.csv", LINK + f"{INSZ_2001},NL,PASSPORT,NP7654321,,\n")
+    run(dry_run=True)
+    assert receipt(linked, "KSZ", "create", "flag")["dry_run"] is True
+    assert store_rows(linked, "SELECT count(*) FROM links WHERE foreign_key = 'NP7654321'") == [
+        (0,)
+    ]
+
+
+def test_replaced_insz_answers_with_the_new_number(linked, drop, run):
+    settings = load_settings(linked)
+    assert replace_insz(settings, old=INSZ_BIS, new=INSZ_2001, institution="KSZ") == 1
+    drop("RVA", "lookup-insz", "old.csv", f"insz\n{INSZ_BIS}\n")
+    run()
+    result = result_csv(linked, "RVA", "lookup-insz", "old")
+    assert result.select("status", "reason", "insz", "foreign_key").rows() == [
+        ("FOUND", "INSZ_REPLACED", INSZ_2001, "P1234567")
+    ]
+    drop("RVA", "create", "old.csv", LINK + f"{INSZ_BIS},NL,PASSPORT,NP5555555,,\n")
+    run()
+    assert result_csv(linked, "RVA", "create", "old")["reason"].to_list() == ["INSZ_REPLACED"]
