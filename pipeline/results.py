@@ -22,8 +22,9 @@ def write_result(
     """Writes ``answer`` in request order (CSV in, CSV out with its delimiter; Parquet in, out)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    order = ", ".join(f"{name} NULLS FIRST" for name in columns if name in _ORDER)
-    query = f"SELECT {', '.join(columns)} FROM answer ORDER BY {order}"
+    order = ", ".join(f'"{name}" NULLS FIRST' for name in columns if name in _ORDER)
+    selected = ", ".join(f'"{name}"' for name in columns)  # `check` is a reserved word
+    query = f"SELECT {selected} FROM answer ORDER BY {order}"
     if file_format == "parquet":
         options = "FORMAT parquet, COMPRESSION zstd"
     else:

@@ -1,0 +1,493 @@
+"""Benchmarks `linkreg process` end to end against the bare DuckDB floor, at two sizes.
+
+Run: .venv/bin/python bench/run_bench.py --links 200k --requests 100k --second-size 10x
+See bench/README.md for what is measured and the figures of the last run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.synthetic import mutate_insz, synthetic_insz
+from schemas.formats import generate_valid_keys
+
+SEED = 20260101
+FORMATS = ("csv", "parquet")
+STEPS = ("create", "lookup-insz", "lookup-key")
+INSTITUTION = "KSZ"
+# (country, key type, format rule, share of the links); the rest are GB passports (DEFAULT).
+# DE-IDNR is left out: its generator is too slow for millions; FR-NIR (~150 us a key) is kept small.
+KEY_MIX = (
+    ("NL", "TAX_NUMBER", "NL-BSN", 0.35),
+    ("ES", "IDENTITY_CARD", "ES-DNI-NIE", 0.15),
+    ("PL", "NATIONAL_NUMBER", "PL-PESEL", 0.15),
+    ("FR", "SOCIAL_SECURITY", "FR-NIR", 0.05),
+)
+PASSPORT_COUNTRY = "GB"
+INVALID_EVERY = 50  # every 50th link row gets a broken INSZ: 2 %
+TIME_BIN = Path("/usr/bin/time")
+CONFIG = f"""[settings]
+store = "data/linkreg.duckdb"
+settle_seconds = 0
+
+[institutions.{INSTITUTION}]
+operations = ["*"]
+admin = true
+"""
+FLOOR_SCRIPT = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute(sys.argv[2])"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The request files of one size, per format and step, and the receipt each should get."""
+
+    links: int
+    requests: int
+    files: dict[str, dict[str, Path]]
+    expected: dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One timed step: a `linkreg process` pass or the bare DuckDB statement it is compared to."""
+
+    links: int
+    file_format: str
+    step: str
+    kind: str  # "linkreg" or "floor"
+    rows: int
+    seconds: float
+    peak_rss_mb: float | None
+    batch_seconds: float | None = None  # from the log: batch started -> finished
+    check: str = "ok"
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Report:
+    """Everything one run measured, written as JSON."""
+
+    date: str
+    machine: dict[str, object]
+    versions: dict[str, str]
+    arguments: dict[str, object]
+    measurements: list[Measurement] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- synthetic data
+
+
+def generate_inputs(folder: Path, *, links: int, requests: int) -> Inputs:
+    """Links (2 % invalid INSZ), lookup-insz and lookup-key requests, as CSV and Parquet."""
+    today = dt.date.today()
+    passports = links - sum(int(links * share) for *_, share in KEY_MIX)
+    people_count = links - passports
+    unknown_insz = int(requests * 0.07)
+    everyone = synthetic_insz(people_count + unknown_insz, seed=SEED, reference_date=today)
+    people = everyone.head(people_count)
+    unknown_keys = int(requests * 0.08)
+    passport_keys = generate_valid_keys("DEFAULT", passports + unknown_keys, seed=SEED)
+
+    parts, start = [], 0
+    for number, (country, key_type, rule_id, share) in enumerate(KEY_MIX):
+        count = int(links * share)
+        keys = generate_valid_keys(rule_id, count, seed=SEED + number + 1)
+        parts.append(_links_frame(people.slice(start, count), country, key_type, keys))
+        start += count
+    # Passports go to the first people: they have two links each.
+    parts.append(
+        _links_frame(
+            people.head(passports), PASSPORT_COUNTRY, "PASSPORT", passport_keys.head(passports)
+        )
+    )
+    frame = pl.concat(parts).sample(fraction=1.0, shuffle=True, seed=SEED)
+    broken = pl.int_range(pl.len()) % INVALID_EVERY == 0
+    frame = frame.with_columns(
+        pl.when(broken)
+        .then(mutate_insz(frame["insz"], seed=SEED))
+        .otherwise("insz")
+        .alias("insz")
+    )
+    invalid_links = frame.select(broken.sum()).item()
+    valid = frame.filter(~broken)
+
+    exist = requests - unknown_insz - int(requests * 0.03)
+    lookup_insz = pl.concat(
+        [
+            valid.select("insz").sample(exist, with_replacement=True, seed=SEED),
+            everyone.tail(unknown_insz).to_frame("insz"),
+            mutate_insz(valid["insz"].sample(requests - exist - unknown_insz, seed=SEED), seed=1)
+            .to_frame("insz"),
+        ]
+    )
+    invalid_keys = int(requests * 0.02)
+    found_keys = requests - unknown_keys - invalid_keys
+    pairs = valid.select("country", "foreign_key")
+    lookup_key = pl.concat(
+        [
+            pairs.sample(found_keys, with_replacement=True, seed=SEED),
+            passport_keys.tail(unknown_keys)
+            .to_frame("foreign_key")
+            .select(pl.lit(PASSPORT_COUNTRY).alias("country"), "foreign_key"),
+            pairs.sample(invalid_keys, seed=SEED + 1).with_columns(country=pl.lit("XX")),
+        ]
+    )
+    frames = {
+        "create": frame,
+        "lookup-insz": _with_ref(lookup_insz),
+        "lookup-key": _with_ref(lookup_key),
+    }
+    files: dict[str, dict[str, Path]] = {fmt: {} for fmt in FORMATS}
+    for step, data in frames.items():
+        for fmt in FORMATS:
+            path = folder / f"{step}-{data.height}.{fmt}"
+            if fmt == "csv":
+                data.write_csv(path)
+            else:
+                data.write_parquet(path)
+            files[fmt][step] = path
+    expected = {
+        "create": {"CREATED": links - invalid_links, "REJECTED": invalid_links},
+        "lookup-insz": {
+            "FOUND": exist,
+            "NOT_FOUND": unknown_insz,
+            "REJECTED": requests - exist - unknown_insz,
+        },
+        "lookup-key": {
+            "FOUND": found_keys,
+            "NOT_FOUND": unknown_keys,
+            "REJECTED": invalid_keys,
+        },
+    }
+    return Inputs(links=links, requests=requests, files=files, expected=expected)
+
+
+def _links_frame(insz: pl.Series, country: str, key_type: str, keys: pl.Series) -> pl.DataFrame:
+    return pl.DataFrame({"insz": insz, "foreign_key": keys}).select(
+        "insz",
+        pl.lit(country).alias("country"),
+        pl.lit(key_type).alias("key_type"),
+        "foreign_key",
+        pl.lit("2020-01-01").alias("valid_from"),
+        pl.lit(None, pl.String).alias("valid_to"),
+    )
+
+
+def _with_ref(frame: pl.DataFrame) -> pl.DataFrame:
+    shuffled = frame.sample(fraction=1.0, shuffle=True, seed=SEED)
+    return shuffled.with_columns(ref=pl.format("q{}", pl.int_range(1, pl.len() + 1)))
+
+
+# ---------------------------------------------------------------- measuring a child process
+
+
+def run_measured(command: list[str], *, log: Path) -> tuple[float, float | None, int]:
+    """Wall seconds, peak RSS (MB) and exit code of one child process; its output goes to log."""
+    rss_file = log.with_suffix(".rss")
+    if TIME_BIN.exists():
+        command = [str(TIME_BIN), "-f", "%M", "-o", str(rss_file), *command]
+    with log.open("wb") as output:
+        start = time.perf_counter()
+        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        peak_kb = 0
+        while child.poll() is None:  # fallback sampling, when /usr/bin/time is missing
+            peak_kb = max(peak_kb, _vm_hwm_kb(child.pid))
+            time.sleep(0.05)
+        seconds = time.perf_counter() - start
+    if TIME_BIN.exists():
+        peak_kb = int(rss_file.read_text().split()[-1])
+    return seconds, (peak_kb / 1024 if peak_kb else None), child.returncode
+
+
+def _vm_hwm_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+# ---------------------------------------------------------------- the floor: bare DuckDB
+
+
+def measure_floor(inputs: Inputs, fmt: str, folder: Path) -> list[Measurement]:
+    """Load, then the two lookups as one left join each, in a fresh DuckDB file, no validation."""
+    folder.mkdir(parents=True)
+    database = folder / "floor.duckdb"
+    files = inputs.files[fmt]
+    reader = "read_csv({!r}, all_varchar=true)" if fmt == "csv" else "read_parquet({!r})"
+    found = "l.country, l.key_type, l.foreign_key, l.valid_from, l.valid_to"
+    statements = {
+        "create": f"CREATE TABLE links AS SELECT * FROM {reader.format(str(files['create']))}",
+        "lookup-insz": f"SELECT r.*, {found} FROM {reader.format(str(files['lookup-insz']))} r"
+        " LEFT JOIN links l ON r.insz = l.insz",
+        "lookup-key": "SELECT r.*, l.insz, l.key_type, l.valid_from, l.valid_to"
+        f" FROM {reader.format(str(files['lookup-key']))} r LEFT JOIN links l"
+        " ON r.country = l.country AND r.foreign_key = l.foreign_key",
+    }
+    measurements = []
+    for step, sql in statements.items():
+        if step != "create":
+            sql = f"COPY ({sql}) TO '{folder / f'{step}.result.{fmt}'}' (FORMAT {fmt})"
+        command = [sys.executable, "-c", FLOOR_SCRIPT, str(database), sql]
+        seconds, peak, code = run_measured(command, log=folder / f"{step}.log")
+        rows = inputs.links if step == "create" else inputs.requests
+        check = "ok" if code == 0 else f"exit {code}: see {folder / f'{step}.log'}"
+        measurements.append(
+            Measurement(inputs.links, fmt, step, "floor", rows, seconds, peak, check=check)
+        )
+    return measurements
+
+
+# ---------------------------------------------------------------- LinkRegister through the inbox
+
+
+def measure_linkreg(inputs: Inputs, fmt: str, root: Path) -> list[Measurement]:
+    """A fresh root; each file dropped in the inbox and answered by one `linkreg process`."""
+    linkreg = str(Path(sys.executable).with_name("linkreg"))
+    subprocess.run([linkreg, "init", "--root", str(root)], check=True, capture_output=True)
+    (root / "linkreg.toml").write_text(CONFIG, encoding="utf-8")
+    measurements = []
+    for step in STEPS:
+        source = inputs.files[fmt][step]
+        inbox = root / "inbox" / INSTITUTION / step
+        inbox.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, inbox / f".{source.name}.part")  # hidden until whole
+        (inbox / f".{source.name}.part").rename(inbox / source.name)
+        log = root / f"process-{step}.log"
+        command = [linkreg, "-v", "process", "--root", str(root), "--settle", "0"]
+        seconds, peak, code = run_measured(command, log=log)
+        rows = inputs.links if step == "create" else inputs.requests
+        check = _check_receipt(root, step, source, rows, inputs.expected[step], code)
+        measurements.append(
+            Measurement(
+                inputs.links, fmt, step, "linkreg", rows, seconds, peak,
+                batch_seconds=_batch_seconds(log), check=check,
+            )
+        )  # fmt: skip
+    return measurements
+
+
+def _check_receipt(
+    root: Path, step: str, source: Path, rows: int, expected: dict[str, int], code: int
+) -> str:
+    receipt_path = root / "outbox" / INSTITUTION / step / f"{source.stem}.receipt.json"
+    if code != 0 or not receipt_path.exists():
+        return f"exit {code}, no receipt at {receipt_path}"
+    receipt = json.loads(receipt_path.read_text(encoding="utf-8"))
+    status_counts = receipt.get("counts", {}).get("status", {})
+    if receipt["status"] != "ACCEPTED" or receipt["rows"] != rows or status_counts != expected:
+        return f"receipt {receipt['status']} rows={receipt['rows']} counts={receipt['counts']}"
+    return "ok"
+
+
+def _batch_seconds(log: Path) -> float | None:
+    """Seconds between the 'batch started' and 'batch finished' JSON log lines."""
+    moments = {}
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("{"):
+            event = json.loads(line)
+            for word in ("started", "finished"):
+                if event["event"].startswith("batch ") and f" {word}:" in event["event"]:
+                    moments[word] = dt.datetime.fromisoformat(event["at"])
+    if len(moments) < 2:
+        return None
+    return (moments["finished"] - moments["started"]).total_seconds()
+
+
+# ---------------------------------------------------------------- one size, the report
+
+
+def bench_size(*, links: int, requests: int, workdir: Path, console: Console) -> list[Measurement]:
+    folder = workdir / f"links-{links}"
+    folder.mkdir(parents=True)
+    started = time.perf_counter()
+    inputs = generate_inputs(folder, links=links, requests=requests)
+    console.log(f"{links:,} links / {requests:,} requests generated in "
+                f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+    measurements = []
+    for fmt in FORMATS:
+        measurements += measure_floor(inputs, fmt, folder / f"floor-{fmt}")
+        measurements += measure_linkreg(inputs, fmt, folder / f"root-{fmt}")
+        console.log(f"{links:,} links, {fmt}: measured")
+    return measurements
+
+
+def floor_of(measurement: Measurement, measurements: list[Measurement]) -> Measurement | None:
+    return next(
+        (
+            m
+            for m in measurements
+            if m.kind == "floor"
+            and (m.links, m.file_format, m.step)
+            == (measurement.links, measurement.file_format, measurement.step)
+        ),
+        None,
+    )
+
+
+def growth(measurements: list[Measurement]) -> list[dict[str, object]]:
+    """Time at the larger size / time at the smaller, per format, step and kind."""
+    sizes = sorted({m.links for m in measurements})
+    if len(sizes) < 2:
+        return []
+    small, big = sizes[0], sizes[-1]
+    by_key = {(m.links, m.file_format, m.step, m.kind): m for m in measurements}
+    rows = []
+    for (links, fmt, step, kind), m_small in by_key.items():
+        m_big = by_key.get((big, fmt, step, kind))
+        if links != small or m_big is None:
+            continue
+        rows.append({
+            "format": fmt, "step": step, "kind": kind,
+            "rows_factor": round(m_big.rows / m_small.rows, 2),
+            "time_factor": round(m_big.seconds / m_small.seconds, 2),
+            "target": round(1.1 * m_big.rows / m_small.rows, 2),
+        })  # fmt: skip
+    return rows
+
+
+def print_tables(report: Report, console: Console) -> None:
+    table = Table(title="linkreg process vs bare DuckDB (floor)")
+    for name in ("links", "format", "step", "rows", "linkreg s", "in batch s", "rows/s",
+                 "peak MB", "floor s", "floor MB", "ratio", "check"):  # fmt: skip
+        table.add_column(name, justify="left" if name in ("format", "step", "check") else "right")
+    for m in report.measurements:
+        if m.kind != "linkreg":
+            continue
+        floor = floor_of(m, report.measurements)
+        table.add_row(
+            f"{m.links:,}", m.file_format, m.step, f"{m.rows:,}", f"{m.seconds:.2f}",
+            f"{m.batch_seconds:.2f}" if m.batch_seconds is not None else "-",
+            f"{m.rows_per_second:,.0f}", _mb(m.peak_rss_mb),
+            f"{floor.seconds:.2f}" if floor else "-", _mb(floor.peak_rss_mb) if floor else "-",
+            f"{m.seconds / floor.seconds:.1f}" if floor else "-", m.check,
+        )  # fmt: skip
+    console.print(table)
+    grown = growth(report.measurements)
+    if grown:
+        table = Table(title="growth: time at the larger size / time at the smaller")
+        for name in grown[0]:
+            table.add_column(name)
+        for row in grown:
+            table.add_row(*(str(value) for value in row.values()))
+        console.print(table)
+
+
+def _mb(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def machine() -> dict[str, object]:
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    ram_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line), "")
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "ram_gb": round(ram_kb / 1024**2, 1),
+        "cpu": model or platform.processor(),
+        "platform": platform.platform(),
+    }
+
+
+def versions() -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        **{name: metadata.version(name) for name in ("polars", "duckdb", "linkregister")},
+    }
+
+
+def parse_size(text: str) -> int:
+    """200k, 2M, 1.5M or 5000."""
+    factors = {"k": 1_000, "m": 1_000_000}
+    suffix = text[-1].lower()
+    if suffix in factors:
+        return int(float(text[:-1]) * factors[suffix])
+    return int(text)
+
+
+def parse_factor(text: str) -> float:
+    """10x or 0.1x."""
+    return float(text.lower().removesuffix("x"))
+
+
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--links", type=parse_size, default=parse_size("200k"))
+    parser.add_argument("--requests", type=parse_size, default=parse_size("100k"))
+    parser.add_argument("--second-size", type=parse_factor, default=10.0,
+                        help="the second size as a factor of the first: 10x, 0.1x; 1x = none")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="20k links, 10k requests")
+    parser.add_argument("--out", type=Path, default=Path("bench/out/results.json"))
+    parser.add_argument("--workdir", type=Path, help="default: a new temporary folder")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    arguments = parser.parse_args(argv)
+    if arguments.quick:
+        arguments.links, arguments.requests = 20_000, 10_000
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    console = Console()
+    workdir = arguments.workdir or Path(tempfile.mkdtemp(prefix="linkreg-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    report = Report(
+        date=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        machine=machine(),
+        versions=versions(),
+        arguments={k: str(v) for k, v in vars(arguments).items()},
+    )
+    sizes = [(arguments.links, arguments.requests)]
+    if arguments.second_size != 1:
+        factor = arguments.second_size
+        sizes.append((int(arguments.links * factor), int(arguments.requests * factor)))
+    try:
+        for links, requests in sizes:
+            report.measurements += bench_size(
+                links=links, requests=requests, workdir=workdir, console=console
+            )
+            if not arguments.keep:
+                shutil.rmtree(workdir / f"links-{links}")
+    finally:
+        if not arguments.keep and arguments.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif arguments.keep:
+            console.log(f"work folder kept: {workdir}")
+    print_tables(report, console)
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
+    document = asdict(report) | {"growth": growth(report.measurements)}
+    for entry, measurement in zip(document["measurements"], report.measurements, strict=True):
+        entry["rows_per_second"] = round(measurement.rows_per_second)
+        floor = floor_of(measurement, report.measurements)
+        if measurement.kind == "linkreg" and floor:
+            entry["ratio_to_floor"] = round(measurement.seconds / floor.seconds, 2)
+    arguments.out.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+    console.log(f"written: {arguments.out}")
+    return 0 if all(m.check == "ok" for m in report.measurements) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
