@@ -122,10 +122,7 @@ def generate_inputs(folder: Path, *, links: int, requests: int) -> Inputs:
     frame = pl.concat(parts).sample(fraction=1.0, shuffle=True, seed=SEED)
     broken = pl.int_range(pl.len()) % INVALID_EVERY == 0
     frame = frame.with_columns(
-        pl.when(broken)
-        .then(mutate_insz(frame["insz"], seed=SEED))
-        .otherwise("insz")
-        .alias("insz")
+        pl.when(broken).then(mutate_insz(frame["insz"], seed=SEED)).otherwise("insz").alias("insz")
     )
     invalid_links = frame.select(broken.sum()).item()
     valid = frame.filter(~broken)
@@ -135,8 +132,9 @@ def generate_inputs(folder: Path, *, links: int, requests: int) -> Inputs:
         [
             valid.select("insz").sample(exist, with_replacement=True, seed=SEED),
             everyone.tail(unknown_insz).to_frame("insz"),
-            mutate_insz(valid["insz"].sample(requests - exist - unknown_insz, seed=SEED), seed=1)
-            .to_frame("insz"),
+            mutate_insz(
+                valid["insz"].sample(requests - exist - unknown_insz, seed=SEED), seed=1
+            ).to_frame("insz"),
         ]
     )
     invalid_keys = int(requests * 0.02)
@@ -247,9 +245,9 @@ def measure_floor(inputs: Inputs, fmt: str, folder: Path) -> list[Measurement]:
         " ON r.country = l.country AND r.foreign_key = l.foreign_key",
     }
     measurements = []
-    for step, sql in statements.items():
-        if step != "create":
-            sql = f"COPY ({sql}) TO '{folder / f'{step}.result.{fmt}'}' (FORMAT {fmt})"
+    for step, query in statements.items():
+        result = folder / f"{step}.result.{fmt}"
+        sql = query if step == "create" else f"COPY ({query}) TO '{result}' (FORMAT {fmt})"
         command = [sys.executable, "-c", FLOOR_SCRIPT, str(database), sql]
         seconds, peak, code = run_measured(command, log=folder / f"{step}.log")
         rows = inputs.links if step == "create" else inputs.requests
@@ -279,7 +277,9 @@ def measure_linkreg(inputs: Inputs, fmt: str, root: Path) -> list[Measurement]:
         command = [linkreg, "-v", "process", "--root", str(root), "--settle", "0"]
         seconds, peak, code = run_measured(command, log=log)
         rows = inputs.links if step == "create" else inputs.requests
-        check = _check_receipt(root, step, source, rows, inputs.expected[step], code)
+        check = _check_receipt(
+            root, step, source, rows=rows, expected=inputs.expected[step], code=code
+        )
         measurements.append(
             Measurement(
                 inputs.links, fmt, step, "linkreg", rows, seconds, peak,
@@ -290,7 +290,7 @@ def measure_linkreg(inputs: Inputs, fmt: str, root: Path) -> list[Measurement]:
 
 
 def _check_receipt(
-    root: Path, step: str, source: Path, rows: int, expected: dict[str, int], code: int
+    root: Path, step: str, source: Path, *, rows: int, expected: dict[str, int], code: int
 ) -> str:
     receipt_path = root / "outbox" / INSTITUTION / step / f"{source.stem}.receipt.json"
     if code != 0 or not receipt_path.exists():
@@ -321,6 +321,7 @@ def _batch_seconds(log: Path) -> float | None:
 
 def bench_size(*, links: int, requests: int, workdir: Path, console: Console) -> list[Measurement]:
     folder = workdir / f"links-{links}"
+    shutil.rmtree(folder, ignore_errors=True)  # a kept folder of an earlier run
     folder.mkdir(parents=True)
     started = time.perf_counter()
     inputs = generate_inputs(folder, links=links, requests=requests)
@@ -334,17 +335,8 @@ def bench_size(*, links: int, requests: int, workdir: Path, console: Console) ->
     return measurements
 
 
-def floor_of(measurement: Measurement, measurements: list[Measurement]) -> Measurement | None:
-    return next(
-        (
-            m
-            for m in measurements
-            if m.kind == "floor"
-            and (m.links, m.file_format, m.step)
-            == (measurement.links, measurement.file_format, measurement.step)
-        ),
-        None,
-    )
+def floors(measurements: list[Measurement]) -> dict[tuple[int, str, str], Measurement]:
+    return {(m.links, m.file_format, m.step): m for m in measurements if m.kind == "floor"}
 
 
 def growth(measurements: list[Measurement]) -> list[dict[str, object]]:
@@ -370,13 +362,14 @@ def growth(measurements: list[Measurement]) -> list[dict[str, object]]:
 
 def print_tables(report: Report, console: Console) -> None:
     table = Table(title="linkreg process vs bare DuckDB (floor)")
+    floor_by_step = floors(report.measurements)
     for name in ("links", "format", "step", "rows", "linkreg s", "in batch s", "rows/s",
                  "peak MB", "floor s", "floor MB", "ratio", "check"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("format", "step", "check") else "right")
     for m in report.measurements:
         if m.kind != "linkreg":
             continue
-        floor = floor_of(m, report.measurements)
+        floor = floor_by_step.get((m.links, m.file_format, m.step))
         table.add_row(
             f"{m.links:,}", m.file_format, m.step, f"{m.rows:,}", f"{m.seconds:.2f}",
             f"{m.batch_seconds:.2f}" if m.batch_seconds is not None else "-",
@@ -437,8 +430,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--links", type=parse_size, default=parse_size("200k"))
     parser.add_argument("--requests", type=parse_size, default=parse_size("100k"))
-    parser.add_argument("--second-size", type=parse_factor, default=10.0,
-                        help="the second size as a factor of the first: 10x, 0.1x; 1x = none")  # fmt: skip
+    parser.add_argument(
+        "--second-size",
+        type=parse_factor,
+        default=10.0,
+        help="the second size as a factor of the first: 10x, 0.1x; 1x = none",
+    )
     parser.add_argument("--quick", action="store_true", help="20k links, 10k requests")
     parser.add_argument("--out", type=Path, default=Path("bench/out/results.json"))
     parser.add_argument("--workdir", type=Path, help="default: a new temporary folder")
@@ -451,7 +448,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    console = Console()
+    console = Console(width=150)
     workdir = arguments.workdir or Path(tempfile.mkdtemp(prefix="linkreg-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     report = Report(
@@ -479,9 +476,10 @@ def main(argv: list[str] | None = None) -> int:
     print_tables(report, console)
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     document = asdict(report) | {"growth": growth(report.measurements)}
+    floor_by_step = floors(report.measurements)
     for entry, measurement in zip(document["measurements"], report.measurements, strict=True):
         entry["rows_per_second"] = round(measurement.rows_per_second)
-        floor = floor_of(measurement, report.measurements)
+        floor = floor_by_step.get((measurement.links, measurement.file_format, measurement.step))
         if measurement.kind == "linkreg" and floor:
             entry["ratio_to_floor"] = round(measurement.seconds / floor.seconds, 2)
     arguments.out.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
