@@ -50,7 +50,10 @@ settle_seconds = 0
 operations = ["*"]
 admin = true
 """
-FLOOR_SCRIPT = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute(sys.argv[2])"
+FLOOR_SCRIPT = (
+    "import duckdb, sys; db = duckdb.connect(sys.argv[1]);"
+    " db.execute('SET enable_progress_bar = false'); db.execute(sys.argv[2])"
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class Measurement:
     peak_rss_mb: float | None
     batch_seconds: float | None = None  # from the log: batch started -> finished
     check: str = "ok"
+    # 1-minute load average when the step ended: above nproc, other work shared the CPUs.
+    load_average: float = field(default_factory=lambda: round(os.getloadavg()[0], 2))
 
     @property
     def rows_per_second(self) -> float:

@@ -329,3 +329,32 @@ def test_read_claim_without_a_claim_record_is_none(settings, tmp_path):
     work_dir = settings.work / "B20240517T093015000000Z-abcdef"
     put(work_dir / "input", "links.csv")
     assert read_claim(work_dir) is None
+
+
+# --- quarantine name clashes ---------------------------------------------------------------------
+
+QUARANTINE_CLASH = (
+    "pipeline/intake.py _set_aside: the target is quarantine/<second>/<inbox path>, and os.rename"
+    " onto it silently replaces an earlier stray of the same second (or fails for a folder)"
+)
+
+
+@pytest.mark.xfail(reason=QUARANTINE_CLASH, strict=True)
+def test_two_strays_with_the_same_path_in_the_same_second_are_both_kept(settings):
+    put(settings.inbox / "EVIL" / "create", "links.csv", "first\n")
+    scan_inbox(settings, now=NOW)
+    put(settings.inbox / "EVIL" / "create", "links.csv", "second\n")
+    scan_inbox(settings, now=NOW)  # a watch loop polls several times a second
+    kept = sorted(
+        p.read_text(encoding="utf-8") for p in settings.quarantine.rglob("*") if p.is_file()
+    )
+    assert kept == ["first\n", "second\n"], "nothing is ever deleted"
+
+
+@pytest.mark.xfail(reason=QUARANTINE_CLASH, raises=OSError, strict=True)
+def test_an_unknown_operation_folder_twice_in_the_same_second_does_not_stop_the_scan(settings):
+    put(settings.inbox / "RVA" / "lookup", "a.csv")
+    scan_inbox(settings, now=NOW)
+    put(settings.inbox / "RVA" / "lookup", "b.csv")
+    good = put(settings.inbox / "RVA" / "create", "links.csv")
+    assert scan_inbox(settings, now=NOW) == [Drop(good, "RVA", Operation.CREATE)]

@@ -58,7 +58,7 @@ def answer_request(
     )
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE request AS"
-        f" SELECT * FROM read_parquet('{_sql_path(staged)}/*.parquet') ORDER BY row"
+        f" SELECT * FROM read_parquet('{_sql_path(staged)}/*.parquet')"
     )
     if operation is Operation.LOOKUP_INSZ:
         answer_lookup_insz(connection, today=today)
