@@ -424,5 +424,35 @@ def backup(root: Path | None, destination: Path) -> None:
     click.echo(f"store copied to {target}")
 
 
+@main.command(name="report-day")
+@root_option
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The day (UTC) to report; default today.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the page here instead of standard output.",
+)
+@failures_to_exit_codes
+def report_day(root: Path | None, day: Any, out: Path | None) -> None:
+    """A self-contained HTML page of a day's batches and the last 30 days' volumes."""
+    import datetime as dt
+
+    from pipeline.files import write_atomic
+    from pipeline.report import day_report
+
+    page = day_report(settings_for(root), day.date() if day else dt.datetime.now(dt.UTC).date())
+    if out is None:
+        click.echo(page, nl=False)
+    else:
+        write_atomic(out, page.encode("utf-8"))
+
+
 if __name__ == "__main__":
     main()

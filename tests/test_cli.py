@@ -147,3 +147,12 @@ def test_logs_carry_no_personal_numbers(loaded, drop, cli, capsys):
     assert "batch" in logged
     for number in (INSZ_1990, INSZ_2001, "90010100124", BSN_A):
         assert number not in logged
+
+
+def test_report_day_is_a_self_contained_page(loaded, cli, tmp_path):
+    out = tmp_path / "day.html"
+    assert cli("report-day", "--root", str(loaded), "--out", str(out)).exit_code == 0
+    page = out.read_text()
+    assert page.startswith("<!doctype html>") and "<svg" in page
+    assert "links.csv" in page and "CREATED" in page
+    assert "src=" not in page and "href=" not in page  # nothing to fetch

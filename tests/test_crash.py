@@ -216,6 +216,7 @@ def crashed(tmp_path_factory: pytest.TempPathFactory) -> Crashed:
 def test_sigkill_at_random_instants_loses_nothing_and_applies_nothing_twice(crashed):
     root = crashed.root
     context = "\n".join(crashed.kills)
+    print(context)
 
     # Every dropped file has exactly one receipt, under its own name.
     assert receipts_by_input(root) == Counter(dict.fromkeys(crashed.dropped, 1)), context
