@@ -20,6 +20,7 @@ settle_seconds = 5              # a file must stay unchanged this long before it
 poll_seconds = 10               # how often `linkreg watch` looks at the inbox
 max_file_bytes = 21474836480    # larger files are refused whole (FILE_TOO_LARGE); 20 GiB
 memory_limit = "1GB"            # DuckDB's memory limit; it spills to data/tmp beyond it
+audit_retention_days = 3650     # consultation audit files older than this are removed
 # formats_file = "catalogue/formats.csv"      # a local format catalogue instead of the packaged one
 # key_types_file = "catalogue/key_types.csv"  # a local key-type list instead of the packaged one
 
@@ -41,6 +42,7 @@ _SETTING_NAMES = frozenset(
         "formats_file",
         "key_types_file",
         "country_aliases_file",
+        "audit_retention_days",
     }
 )
 _INSTITUTION_KEYS = frozenset({"operations", "admin"})
@@ -78,6 +80,7 @@ class Settings:
     formats_file: Path | None = None
     key_types_file: Path | None = None
     country_aliases_file: Path | None = None
+    audit_retention_days: int = 3650
     institutions: dict[str, Institution] = field(default_factory=dict)
 
     @property
@@ -172,6 +175,9 @@ def _parse(document: dict[str, object], *, text: str, path: Path, root: Path) ->
         value = text_setting(key)
         return None if value is None else root / value
 
+    retention = raw_settings.get("audit_retention_days", 3650)
+    if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
+        raise where.error("audit_retention_days", "`audit_retention_days` must be a number >= 1")
     max_file_bytes = raw_settings.get("max_file_bytes", 20 * 1024**3)
     if (
         isinstance(max_file_bytes, bool)
@@ -189,6 +195,7 @@ def _parse(document: dict[str, object], *, text: str, path: Path, root: Path) ->
         formats_file=relative_path("formats_file"),
         key_types_file=relative_path("key_types_file"),
         country_aliases_file=relative_path("country_aliases_file"),
+        audit_retention_days=retention,
         institutions=_parse_institutions(document.get("institutions", {}), where),
     )
 

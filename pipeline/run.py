@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -63,7 +64,25 @@ def process_inbox(
             claimed = claim(drop, settings, now=clock())
             if claimed is not None:
                 reports.append(processor.process(claimed))
+        prune_audit(settings, today=clock().date())
         return reports
+
+
+def prune_audit(settings: Settings, *, today: dt.date) -> int:
+    """Removes the consultation audit days older than ``audit_retention_days``."""
+    oldest = today - dt.timedelta(days=settings.audit_retention_days)
+    removed = 0
+    audit = settings.root / "audit"
+    for folder in sorted(audit.glob("????-??-??")) if audit.is_dir() else []:
+        try:
+            day = dt.date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        if day < oldest:
+            shutil.rmtree(folder)
+            removed += 1
+            log.info("audit retention: removed %s", folder.name)
+    return removed
 
 
 def watch_inbox(

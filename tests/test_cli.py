@@ -156,3 +156,18 @@ def test_report_day_is_a_self_contained_page(loaded, cli, tmp_path):
     assert page.startswith("<!doctype html>") and "<svg" in page
     assert "links.csv" in page and "CREATED" in page
     assert "src=" not in page and "href=" not in page  # nothing to fetch
+
+
+def test_audit_retention_removes_old_days_only(loaded):
+    import datetime as dt
+
+    from pipeline.config import load_settings
+    from pipeline.run import prune_audit
+
+    old = loaded / "audit" / "2001-01-01"
+    old.mkdir(parents=True)
+    (old / "x.parquet").write_bytes(b"")
+    recent = loaded / "audit" / f"{dt.date.today():%Y-%m-%d}"
+    recent.mkdir(parents=True, exist_ok=True)
+    assert prune_audit(load_settings(loaded), today=dt.date.today()) == 1
+    assert not old.exists() and recent.exists()
