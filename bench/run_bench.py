@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -283,7 +284,7 @@ def measure_linkreg(inputs: Inputs, fmt: str, root: Path) -> list[Measurement]:
         seconds, peak, code = run_measured(command, log=log)
         rows = inputs.links if step == "create" else inputs.requests
         check = _check_receipt(
-            root, step, source, rows=rows, expected=inputs.expected[step], code=code
+            root, step, source, rows=rows, expected=inputs.expected[step], code=code, log=log
         )
         measurements.append(
             Measurement(
@@ -295,11 +296,19 @@ def measure_linkreg(inputs: Inputs, fmt: str, root: Path) -> list[Measurement]:
 
 
 def _check_receipt(
-    root: Path, step: str, source: Path, *, rows: int, expected: dict[str, int], code: int
+    root: Path,
+    step: str,
+    source: Path,
+    *,
+    rows: int,
+    expected: dict[str, int],
+    code: int,
+    log: Path,
 ) -> str:
     receipt_path = root / "outbox" / INSTITUTION / step / f"{source.stem}.receipt.json"
     if code != 0 or not receipt_path.exists():
-        return f"exit {code}, no receipt at {receipt_path}"
+        lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        return f"exit {code}, no receipt: {lines[-1] if lines else ''} (see {log})"
     receipt = json.loads(receipt_path.read_text(encoding="utf-8"))
     status_counts = receipt.get("counts", {}).get("status", {})
     if receipt["status"] != "ACCEPTED" or receipt["rows"] != rows or status_counts != expected:
@@ -360,6 +369,8 @@ def growth(measurements: list[Measurement]) -> list[dict[str, object]]:
             "format": fmt, "step": step, "kind": kind,
             "rows_factor": round(m_big.rows / m_small.rows, 2),
             "time_factor": round(m_big.seconds / m_small.seconds, 2),
+            "in_batch_factor": round(m_big.batch_seconds / m_small.batch_seconds, 2)
+            if m_big.batch_seconds and m_small.batch_seconds else None,
             "target": round(1.1 * m_big.rows / m_small.rows, 2),
         })  # fmt: skip
     return rows
@@ -389,7 +400,7 @@ def print_tables(report: Report, console: Console) -> None:
         for name in grown[0]:
             table.add_column(name)
         for row in grown:
-            table.add_row(*(str(value) for value in row.values()))
+            table.add_row(*("-" if value is None else str(value) for value in row.values()))
         console.print(table)
 
 
@@ -411,9 +422,16 @@ def machine() -> dict[str, object]:
 
 
 def versions() -> dict[str, str]:
+    """Versions, and a digest of the code measured: pipeline/ and schemas/ change under us."""
+    repository = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted([*repository.glob("pipeline/**/*"), *repository.glob("schemas/**/*")]):
+        if path.is_file() and path.suffix in (".py", ".csv", ".toml"):
+            digest.update(path.relative_to(repository).as_posix().encode() + path.read_bytes())
     return {
         "python": platform.python_version(),
         **{name: metadata.version(name) for name in ("polars", "duckdb", "linkregister")},
+        "code_sha256": digest.hexdigest()[:16],
     }
 
 

@@ -116,12 +116,15 @@ def _consultations(
     return query_frame(
         connection,
         f"""
-        SELECT "at", upper(operation) AS action, institution, batch_id, insz, country, key_type,
-               foreign_key, answers, NULL AS valid_from, NULL AS valid_to,
-               CASE WHEN found_insz IS NOT NULL AND insz IS NULL THEN 'answered ' || found_insz
-               END AS detail
+        SELECT any_value("at") AS "at", upper(any_value(operation)) AS action,
+               any_value(institution) AS institution, batch_id, any_value(insz) AS insz,
+               any_value(country) AS country, any_value(key_type) AS key_type,
+               any_value(foreign_key) AS foreign_key, count(*) FILTER (WHERE found) AS answers,
+               NULL AS valid_from, NULL AS valid_to,
+               CASE WHEN any_value(insz) IS NULL THEN 'answered ' || min(found_insz) END AS detail
         FROM read_parquet($files, union_by_name = true)
         WHERE {who} AND {window}
+        GROUP BY batch_id, row
         """,
         parameters | dates | {"files": files},
     )

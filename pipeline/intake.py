@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import os
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,8 @@ def _operation(name: str) -> Operation | None:
 def _set_aside(path: Path, settings: Settings, *, now: dt.datetime, why: str) -> None:
     """Never processed, never deleted: moved under quarantine/ with the inbox path kept."""
     relative = path.relative_to(settings.inbox)
-    target = settings.quarantine / f"{now:%Y%m%dT%H%M%S}" / relative
+    # A folder per event (time and a random suffix): two strays of one path never meet.
+    target = settings.quarantine / f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}" / relative
     target.parent.mkdir(parents=True, exist_ok=True)
     os.rename(path, target)  # a symlink is moved as the link itself, never followed
     log.warning("set aside %s: %s (now in %s)", relative, why, target.relative_to(settings.root))

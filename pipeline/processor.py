@@ -23,6 +23,7 @@ from pipeline.operations.answer import (
     apply_changes,
     audit_consultations,
     result_columns,
+    stage_rows,
 )
 from pipeline.reading import RequestFile, iter_chunks, open_request
 from pipeline.receipts import Receipt
@@ -145,23 +146,19 @@ class Processor:
             raise _Duplicate(first)
 
     def _stage(self, facts: _Facts, request: RequestFile) -> int:
-        """Validates chunk after chunk into Parquet files in the work area; returns the rows."""
-        staged_dir = facts.claimed.input_path.parent.parent / "staged"
-        staged_dir.mkdir(exist_ok=True)
+        """Validates chunk after chunk into the ``request`` table (temporary, in DuckDB, which
+        spills to disk beyond its memory limit); returns the number of rows."""
+        operation = facts.claimed.operation
+        empty = _EMPTY_FORMATS if operation is Operation.FORMATS else STAGED_SCHEMA
+        stage_rows(self.connection, pl.DataFrame(schema=empty), create=True)
         rows = 0
-        number = 0
-        for number, chunk in enumerate(iter_chunks(request, operation=facts.claimed.operation), 1):
-            if facts.claimed.operation is Operation.FORMATS:
-                staged = chunk
+        for chunk in iter_chunks(request, operation=operation):
+            if operation is Operation.FORMATS:
+                staged = chunk.select(*empty)
             else:
-                staged = validate_chunk(chunk, operation=facts.claimed.operation, rules=self.rules)
-            staged.write_parquet(staged_dir / f"chunk-{number:06d}.parquet")
+                staged = validate_chunk(chunk, operation=operation, rules=self.rules)
+            stage_rows(self.connection, staged)
             rows += chunk.height
-        if number == 0:
-            empty = (
-                _EMPTY_FORMATS if facts.claimed.operation is Operation.FORMATS else STAGED_SCHEMA
-            )
-            pl.DataFrame(schema=empty).write_parquet(staged_dir / "chunk-000000.parquet")
         return rows
 
     def _commit_answer(self, facts: _Facts, request: RequestFile, rows: int) -> FileReport:
@@ -176,7 +173,6 @@ class Processor:
                 counts = answer_request(
                     connection,
                     operation=claimed.operation,
-                    staged=work_dir / "staged",
                     today=self.rules.reference_date,
                     rules=self.rules,
                 )

@@ -7,6 +7,7 @@ or processed again from scratch; no link is applied twice; no partial output app
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -37,10 +38,12 @@ from tests.conftest import BSN_A, BSN_B, CONFIG, INSZ_1990, INSZ_2001, receipt
 LINKS = 50_000
 LOOKUPS = 20_000
 ITERATIONS = 8
-SEED = 20240517
+EXTRA = 2_000  # links of each small create dropped during the loop
+SEED = int(os.environ.get("LINKREG_CRASH_SEED", "20240517"))  # another seed: other instants
 BAD_FILE = "insz,country,keytype,foreign_key\n90010100123,NL,TAX_NUMBER,123456782\n"
 
 
+@functools.cache
 def linkreg_command() -> list[str]:
     """``python -m pipeline.cli`` when it runs, else the installed ``linkreg`` entry point."""
     module = [sys.executable, "-m", "pipeline.cli"]
@@ -110,39 +113,53 @@ class Crashed:
     """A root after the crash loop and one pass to completion."""
 
     root: Path
-    links: pl.DataFrame
+    links: pl.DataFrame  # every link dropped in a create file
     dropped: dict[tuple[str, str, str], str] = field(default_factory=dict)  # -> sha256
     create_bytes: bytes = b""
     kills: list[str] = field(default_factory=list)
 
 
-def _drop_all(root: Path) -> tuple[pl.DataFrame, dict[tuple[str, str, str], str], bytes]:
-    insz = synthetic_insz(LINKS, seed=SEED, reference_date=dt.date(2024, 1, 1))
-    keys = generate_valid_keys("NL-BSN", LINKS, seed=SEED)
-    links = pl.DataFrame(
-        {"insz": insz, "country": "NL", "key_type": "TAX_NUMBER", "foreign_key": keys}
-    )
-    files: dict[tuple[str, str, str], bytes] = {
-        ("KSZ", "create", "bulk.csv"): links.write_csv().encode(),
-        ("KSZ", "lookup-insz", "nightly.csv"): (
-            links.select("insz").sample(LOOKUPS, seed=1).write_csv().encode()
-        ),
-        ("RVA", "lookup-insz", "nightly.csv"): (
-            links.select("insz").sample(LOOKUPS, seed=2).write_csv(separator=";").encode()
-        ),
-        ("RVA", "lookup-key", "keys.csv"): (
-            links.select("country", "foreign_key").head(LOOKUPS).write_csv().encode()
-        ),
-        ("ONEM", "lookup-insz", "few.csv"): f"insz\n{INSZ_1990}\n{INSZ_2001}\n".encode(),
-        ("RVA", "create", "typo.csv"): BAD_FILE.encode(),  # rejected whole: UNKNOWN_COLUMNS
-    }
-    dropped = {}
-    for (institution, operation, name), content in files.items():
-        folder = root / "inbox" / institution / operation
+class Inbox:
+    """Drops files into a root and remembers what it dropped."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dropped: dict[tuple[str, str, str], str] = {}
+
+    def drop(self, institution: str, operation: str, name: str, content: bytes) -> None:
+        folder = self.root / "inbox" / institution / operation
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(content)
-        dropped[(institution, operation, name)] = hashlib.sha256(content).hexdigest()
-    return links, dropped, files[("KSZ", "create", "bulk.csv")]
+        self.dropped[(institution, operation, name)] = hashlib.sha256(content).hexdigest()
+
+
+def synthetic_links(n: int) -> pl.DataFrame:
+    insz = synthetic_insz(n, seed=SEED, reference_date=dt.date(2024, 1, 1))
+    keys = generate_valid_keys("NL-BSN", n, seed=SEED)
+    return pl.DataFrame(
+        {"insz": insz, "country": "NL", "key_type": "TAX_NUMBER", "foreign_key": keys}
+    )
+
+
+def _drop_first(inbox: Inbox, links: pl.DataFrame) -> bytes:
+    """The bulk create file, a few lookups, and a file rejected whole."""
+    bulk = links.write_csv().encode()
+    inbox.drop("KSZ", "create", "bulk.csv", bulk)
+    insz = links.select("insz")
+    inbox.drop(
+        "KSZ", "lookup-insz", "nightly.csv", insz.sample(LOOKUPS, seed=1).write_csv().encode()
+    )
+    inbox.drop(
+        "RVA",
+        "lookup-insz",
+        "nightly.csv",
+        insz.sample(LOOKUPS, seed=2).write_csv(separator=";").encode(),
+    )
+    keys = links.select("country", "foreign_key").head(LOOKUPS).write_csv().encode()
+    inbox.drop("RVA", "lookup-key", "keys.csv", keys)
+    inbox.drop("ONEM", "lookup-insz", "few.csv", f"insz\n{INSZ_1990}\n{INSZ_2001}\n".encode())
+    inbox.drop("RVA", "create", "typo.csv", BAD_FILE.encode())  # UNKNOWN_COLUMNS
+    return bulk
 
 
 def _wait_for(log: Path, needle: str, *, process: subprocess.Popen[bytes], limit: float) -> None:
@@ -153,24 +170,29 @@ def _wait_for(log: Path, needle: str, *, process: subprocess.Popen[bytes], limit
         time.sleep(0.01)
 
 
-def _kill_loop(root: Path, logs: Path) -> list[str]:
-    """Starts a pass, kills it with SIGKILL at a seeded random instant, and again."""
+def _kill_loop(root: Path, logs: Path, inbox: Inbox, more: list[pl.DataFrame]) -> list[str]:
+    """Starts a pass, kills it with SIGKILL at a seeded random instant, and again.
+
+    Before each pass a few more files arrive (a small create, a lookup), so that every pass has
+    work in hand when it is killed, and not only the first two.
+    """
     command = [*linkreg_command(), "process", "--root", str(root), "--settle", "0"]
     rng = random.Random(SEED)
     kills = []
-    for iteration in range(ITERATIONS):
+    for iteration, extra in enumerate(more):
+        inbox.drop("KSZ", "create", f"more-{iteration}.csv", extra.write_csv().encode())
+        lookup = extra.select("insz").write_csv().encode()
+        inbox.drop("ONEM", "lookup-insz", f"extra-{iteration}.csv", lookup)
         log = logs / f"pass-{iteration}.log"
         # Half the kills count from the start (startup, recovery, claiming, staging), half from
-        # the moment a batch starts, so that commits and deliveries are hit too.
+        # the moment the first batch starts, so that commits and deliveries are hit as well.
         anchored = iteration % 2 == 1
         delay = rng.uniform(0.0, 1.5) if anchored else rng.uniform(0.0, 3.0)
         with log.open("wb") as stderr:
-            process = subprocess.Popen(
-                command, cwd=root, stdout=subprocess.DEVNULL, stderr=stderr
-            )
+            process = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=stderr)
             try:
                 if anchored:
-                    _wait_for(log, '"batch ', process=process, limit=10)
+                    _wait_for(log, " started: ", process=process, limit=15)
                 time.sleep(delay)
                 if process.poll() is None:
                     os.kill(process.pid, signal.SIGKILL)
@@ -197,9 +219,12 @@ def crashed(tmp_path_factory: pytest.TempPathFactory) -> Crashed:
     root = make_root(base / "root")
     logs = base / "logs"
     logs.mkdir()
-    links, dropped, create_bytes = _drop_all(root)
+    links = synthetic_links(LINKS + ITERATIONS * EXTRA)
+    inbox = Inbox(root)
+    bulk = _drop_first(inbox, links.head(LINKS))
+    more = [links.slice(LINKS + i * EXTRA, EXTRA) for i in range(ITERATIONS)]
 
-    kills = _kill_loop(root, logs)
+    kills = _kill_loop(root, logs, inbox, more)
 
     final = subprocess.run(
         [*linkreg_command(), "process", "--root", str(root), "--settle", "0"],
@@ -209,14 +234,13 @@ def crashed(tmp_path_factory: pytest.TempPathFactory) -> Crashed:
         timeout=120,
     )
     assert final.returncode == 0, final.stderr.decode()
-    return Crashed(root, links, dropped, create_bytes, kills)
+    return Crashed(root, links, inbox.dropped, bulk, kills)
 
 
 @pytest.mark.slow
 def test_sigkill_at_random_instants_loses_nothing_and_applies_nothing_twice(crashed):
     root = crashed.root
     context = "\n".join(crashed.kills)
-    print(context)
 
     # Every dropped file has exactly one receipt, under its own name.
     assert receipts_by_input(root) == Counter(dict.fromkeys(crashed.dropped, 1)), context
@@ -231,7 +255,8 @@ def test_sigkill_at_random_instants_loses_nothing_and_applies_nothing_twice(cras
     assert Counter((i, o, f) for i, o, f, _ in ledger) == Counter(dict.fromkeys(crashed.dropped, 1))
 
     # The store holds each link exactly once, and all of them.
-    assert store_links(root) == (LINKS, LINKS), context
+    total = LINKS + ITERATIONS * EXTRA
+    assert store_links(root) == (total, total), context
     stored = store_frame(root).sort(pl.all())
     assert stored.equals(crashed.links.sort(pl.all()))
 
@@ -241,9 +266,7 @@ def test_sigkill_at_random_instants_loses_nothing_and_applies_nothing_twice(cras
     assert document["rows"] == LINKS
     assert document["counts"]["status"] == {"CREATED": LINKS}
     assert document["sha256"] == crashed.dropped[("KSZ", "create", "bulk.csv")]
-    result = pl.read_csv(
-        root / "outbox" / "KSZ" / "create" / "bulk.result.csv", infer_schema=False
-    )
+    result = pl.read_csv(root / "outbox" / "KSZ" / "create" / "bulk.result.csv", infer_schema=False)
     assert result.height == LINKS
     assert result["status"].unique().to_list() == ["CREATED"]
     assert result["row"].cast(pl.Int64).sort().to_list() == list(range(1, LINKS + 1))
@@ -259,6 +282,12 @@ def test_sigkill_at_random_instants_loses_nothing_and_applies_nothing_twice(cras
         assert document["status"] == "ACCEPTED", (institution, operation, name)
         assert document["rows"] == rows
         assert sum(document["counts"]["status"].values()) == rows
+    for iteration in range(ITERATIONS):
+        document = receipt(root, "KSZ", "create", f"more-{iteration}")
+        assert document["counts"]["status"] == {"CREATED": EXTRA}, iteration
+        document = receipt(root, "ONEM", "lookup-insz", f"extra-{iteration}")
+        assert document["rows"] == EXTRA
+        assert sum(document["counts"]["status"].values()) == EXTRA
     rejected = receipt(root, "RVA", "create", "typo")
     assert (rejected["status"], rejected["reason"]) == ("REJECTED", "UNKNOWN_COLUMNS")
     assert not list((root / "outbox" / "RVA" / "create").glob("typo.result.*"))
@@ -313,7 +342,8 @@ def test_the_same_create_file_dropped_again_after_the_crashes_is_a_duplicate(cra
     assert document["rows"] == 0
     assert receipt(root, "KSZ", "create", "bulk") == first, "the first receipt is untouched"
     assert sorted(p.name for p in outbox.glob("bulk*.result.*")) == ["bulk.result.csv"]
-    assert store_links(root) == (LINKS, LINKS)
+    total = LINKS + ITERATIONS * EXTRA
+    assert store_links(root) == (total, total)
     assert files_under(root / "inbox") == []
 
 

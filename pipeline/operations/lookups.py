@@ -49,30 +49,30 @@ def _answer(
     connection: duckdb.DuckDBPyConnection, *, today: dt.date, asked: str, match: str
 ) -> None:
     day = "coalesce(r.as_of_d, $today)"
-    replaced = f"""CASE WHEN replaced THEN '{Reason.INSZ_REPLACED}' END AS reason,
-                   CASE WHEN replaced THEN '{REPLACED_MESSAGE}' END AS message"""
     connection.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE answer AS
-        WITH asked AS ({asked}),
-        found AS (
-            SELECT r.row, r.ref, r.replaced, l.insz, l.country, l.key_type, l.foreign_key,
-                   l.valid_from, l.valid_to
-            FROM asked r JOIN links l
-              ON {match} AND {known_at("l", "r.recorded_at_ts")} AND {valid_on("l", day)}
-            WHERE r.reason IS NULL
-        )
-        SELECT row, ref, '{Status.FOUND}' AS status, {replaced},
-               {insz_text("insz")} AS insz, country, key_type, foreign_key,
-               CAST(valid_from AS VARCHAR) AS valid_from, CAST(valid_to AS VARCHAR) AS valid_to
-        FROM found
-        UNION ALL
-        SELECT r.row, r.ref, '{Status.NOT_FOUND}', {replaced},
-               CASE WHEN replaced THEN {insz_text("r.target_insz")} ELSE r.insz END,
-               r.country, r.key_type, r.foreign_key, NULL, NULL
-        FROM asked r ANTI JOIN found f ON f.row = r.row
+        WITH asked AS ({asked})
+        SELECT r.row, r.ref,
+               CASE WHEN l.insz IS NULL THEN '{Status.NOT_FOUND}' ELSE '{Status.FOUND}' END
+                   AS status,
+               CASE WHEN r.replaced THEN '{Reason.INSZ_REPLACED}' END AS reason,
+               CASE WHEN r.replaced THEN '{REPLACED_MESSAGE}' END AS message,
+               CASE WHEN l.insz IS NOT NULL THEN {insz_text("l.insz")}
+                    WHEN r.replaced THEN {insz_text("r.target_insz")}
+                    ELSE r.insz END AS insz,
+               coalesce(l.country, r.country) AS country,
+               coalesce(l.key_type, r.key_type) AS key_type,
+               coalesce(l.foreign_key, r.foreign_key) AS foreign_key,
+               CAST(l.valid_from AS VARCHAR) AS valid_from,
+               CAST(l.valid_to AS VARCHAR) AS valid_to,
+               -- what was asked, for the consultation audit (not in the result file)
+               r.insz AS asked_insz, r.country AS asked_country, r.key_type AS asked_key_type,
+               r.foreign_key AS asked_key, r.as_of_d, r.recorded_at_ts
+        FROM asked r LEFT JOIN links l
+          ON {match} AND {known_at("l", "r.recorded_at_ts")} AND {valid_on("l", day)}
         WHERE r.reason IS NULL
-        UNION ALL
+        UNION ALL BY NAME
         {rejected_rows()}
         """,
         {"today": today},
