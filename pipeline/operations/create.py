@@ -96,7 +96,7 @@ def apply_create(
         f"""
         INSERT INTO links (link_id, version, insz, country, key_type, foreign_key, valid_from,
                            valid_to, recorded_from, change, batch_id, institution)
-        SELECT s.next_link_id + row_number() OVER (ORDER BY o.row) - 1, 1, o.insz_int, o.country,
+        SELECT s.next_link_id + o.row - 1, 1, o.insz_int, o.country,
                o.key_type, o.foreign_key, o.valid_from_d, o.valid_to_d, $now, 'CREATE', $batch_id,
                $institution
         FROM outcome o, store_state s
@@ -104,9 +104,11 @@ def apply_create(
         """,
         {"now": now, "batch_id": batch_id, "institution": institution},
     )
+    # Link ids are the next id plus the request row: unique without a sort; unused ids are gaps.
     row = connection.execute(
-        f"SELECT count(*) FROM outcome WHERE status = '{Status.CREATED}'"
+        f"SELECT count(*) FILTER (WHERE status = '{Status.CREATED}'), coalesce(max(row), 0)"
+        " FROM outcome"
     ).fetchone()
-    created = int(row[0]) if row else 0
-    connection.execute("UPDATE store_state SET next_link_id = next_link_id + ?", [created])
+    created, last_row = (int(row[0]), int(row[1])) if row else (0, 0)
+    connection.execute("UPDATE store_state SET next_link_id = next_link_id + ?", [last_row])
     return created

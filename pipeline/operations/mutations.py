@@ -8,17 +8,22 @@ from pipeline.contract import Reason
 
 
 def reject_duplicates(connection: duckdb.DuckDBPyConnection) -> None:
-    """The same link earlier in the same file: the first one counts, later ones are rejected."""
+    """The same link earlier in the same file: the first one counts, later ones are rejected.
+
+    A grouping finds the (rare) repeated links; only their rows are then touched.
+    """
     connection.execute(
         f"""
         UPDATE request SET reason = '{Reason.DUPLICATE_IN_FILE}',
                message = 'the same link as row ' || d.first_row
         FROM (
-            SELECT row, min(row) OVER (PARTITION BY insz_int, country, key_type, foreign_key)
-                   AS first_row
+            SELECT insz_int, country, key_type, foreign_key, min(row) AS first_row
             FROM request WHERE reason IS NULL
+            GROUP BY ALL HAVING count(*) > 1
         ) d
-        WHERE request.row = d.row AND d.row <> d.first_row
+        WHERE request.reason IS NULL AND request.insz_int = d.insz_int
+          AND request.country = d.country AND request.key_type = d.key_type
+          AND request.foreign_key = d.foreign_key AND request.row <> d.first_row
         """
     )
 
