@@ -42,6 +42,19 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# DuckDB errors that say the store itself cannot work: the processor stops (exit 1) and the
+# claimed file waits in work/ for the next pass. Any other error concerns the file alone.
+STORE_FAILURES = (
+    duckdb.IOException,
+    duckdb.OutOfMemoryException,
+    duckdb.FatalException,
+    duckdb.InternalException,
+    duckdb.ConnectionException,
+    duckdb.PermissionException,
+    duckdb.InterruptException,
+)
+
+
 class ProcessorError(Exception):
     """The processor itself cannot go on (the store failed); the claimed file stays for a retry."""
 
@@ -120,7 +133,27 @@ class Processor:
         except _Duplicate as duplicate:
             log.info("batch %s is a duplicate of %s", claimed.batch_id, duplicate.first_batch_id)
             return self._commit_without_answer(facts, ReceiptStatus.DUPLICATE, duplicate)
+        except STORE_FAILURES as exc:
+            raise ProcessorError(f"batch {claimed.batch_id}: the store failed: {exc}") from exc
+        except Exception as exc:  # a file we cannot read must not stop the processor
+            return self._reject_unexpected(facts, exc, stage="read")
         return self._commit_answer(facts, request, rows)
+
+    def _reject_unexpected(self, facts: _Facts, exc: Exception, *, stage: str) -> FileReport:
+        """An error no check foresaw: the file is refused whole, the next one goes on.
+
+        The log names only the error's type: its text could quote a value of the file.
+        """
+        log.error(
+            "batch %s could not be %s (%s): refused as UNREADABLE_FILE",
+            facts.claimed.batch_id, "read" if stage == "read" else "answered", type(exc).__name__,
+        )  # fmt: skip
+        rejection = FileRejected(
+            FileReason.UNREADABLE_FILE,
+            f"the file could not be {'read' if stage == 'read' else 'answered'}"
+            f" ({type(exc).__name__}: {exc}); nothing was applied",
+        )
+        return self._commit_without_answer(facts, ReceiptStatus.REJECTED, rejection)
 
     def _check_file(self, facts: _Facts) -> None:
         claimed = facts.claimed
@@ -216,8 +249,10 @@ class Processor:
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-        except duckdb.Error as exc:
+        except STORE_FAILURES as exc:
             raise ProcessorError(f"batch {claimed.batch_id}: the store failed: {exc}") from exc
+        except duckdb.Error as exc:
+            return self._reject_unexpected(facts, exc, stage="answer")
         self._deliver_fresh(claimed, receipt, result_name)
         return _report(receipt)
 

@@ -20,7 +20,9 @@ def test_systemd_units_verify(tmp_path):
         text = (DEPLOY / name).read_text()
         # The examples name a service account and an install path; verify them against this machine's.
         text = text.replace("/opt/linkreg/.venv/bin/linkreg", str(linkreg))
-        text = "\n".join(line for line in text.splitlines() if not line.startswith(("User=", "Group=")))
+        text = "\n".join(
+            line for line in text.splitlines() if not line.startswith(("User=", "Group="))
+        )
         (tmp_path / name).write_text(text + "\n")
     result = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", *[str(tmp_path / name) for name in UNITS]],
@@ -33,7 +35,11 @@ def test_systemd_units_verify(tmp_path):
 
 
 def test_crontab_line_has_five_time_fields_and_the_command():
-    lines = [line for line in (DEPLOY / "crontab").read_text().splitlines() if line and not line.startswith("#")]
+    lines = [
+        line
+        for line in (DEPLOY / "crontab").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
     assert len(lines) == 1
     fields = lines[0].split()
     assert len(fields) > 6 and fields[5].startswith("LINKREG_ROOT=")

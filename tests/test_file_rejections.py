@@ -81,3 +81,19 @@ def test_symlink_in_inbox_is_set_aside(root, drop, run, tmp_path):
     assert run() == []
     assert secret.exists()
     assert list((root / "quarantine").rglob("link.csv"))
+
+
+def test_an_unforeseen_error_refuses_the_file_and_the_next_goes_on(root, drop, run, monkeypatch):
+    import pipeline.processor
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug nobody foresaw")
+
+    monkeypatch.setattr(pipeline.processor, "validate_chunk", broken)
+    drop("RVA", "lookup-insz", "a.csv", f"insz\n{INSZ_1990}\n")
+    drop("RVA", "lookup-insz", "b.csv", "insz\n")
+    reports = run()
+    assert [r.status for r in reports] == ["REJECTED", "ACCEPTED"]
+    document = receipt(root, "RVA", "lookup-insz", "a")
+    assert document["reason"] == "UNREADABLE_FILE"
+    assert "ValueError" in document["message"]

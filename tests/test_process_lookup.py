@@ -106,8 +106,10 @@ def test_lookups_are_audited(loaded, drop, run):
     [report] = run()
     files = list((loaded / "audit").rglob(f"{report.batch_id}.parquet"))
     assert len(files) == 1
-    audit = pl.read_parquet(files[0]).group_by("row", "institution", "insz").agg(
-        pl.col("found").sum().alias("answers")
+    audit = (
+        pl.read_parquet(files[0])
+        .group_by("row", "institution", "insz")
+        .agg(pl.col("found").sum().alias("answers"))
     )
     assert audit.sort("row").select("institution", "insz", "answers").rows() == [
         ("RVA", INSZ_1990, 2),
