@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn
 from rich.table import Table
 
 from pipeline import __version__
@@ -21,7 +23,7 @@ from pipeline.config import ConfigError, Settings, load_settings, resolve_root
 from pipeline.consult import LookupQuery, lookup
 from pipeline.lock import ProcessorBusy
 from pipeline.logs import configure
-from pipeline.processor import FileReport, ProcessorError
+from pipeline.processor import FileReport, ProcessorError, ProgressHook
 from pipeline.store import StoreError
 
 EXIT_PROCESSOR_FAILED = 1
@@ -95,7 +97,10 @@ def process(root: Path | None, settle: float | None, dry_run: bool) -> None:
     """One pass over the inbox: every complete file gets its receipt."""
     from pipeline.run import process_inbox
 
-    reports = process_inbox(settings_for(root), settle_seconds=settle, dry_run=dry_run)
+    with terminal_progress() as progress:
+        reports = process_inbox(
+            settings_for(root), settle_seconds=settle, dry_run=dry_run, progress=progress
+        )
     if reports:
         print_reports(reports)
     else:
@@ -117,7 +122,8 @@ def watch(root: Path | None) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    watch_inbox(settings, stop=stop)
+    with terminal_progress() as progress:
+        watch_inbox(settings, stop=stop, progress=progress)
 
 
 @main.command()
@@ -188,6 +194,33 @@ def formats_command(root: Path | None, country: str | None, key_type: str | None
     version, frame = formats_table(settings, country=country, key_type=key_type)
     columns = ("country", "key_type", "rule_id", "description", "example")
     print_frame(frame.select(*columns), title=f"key formats (catalogue {version})")
+
+
+PROGRESS_MIN_BYTES = 10 * 1024**2  # smaller files finish before a bar is worth drawing
+
+
+@contextlib.contextmanager
+def terminal_progress() -> Iterator[ProgressHook | None]:
+    """Rows validated so far, for large files, on a terminal only: silent under cron."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,} rows"),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(batch_id: str, file_name: str, size: int, rows: int) -> None:
+            if size < PROGRESS_MIN_BYTES:
+                return
+            if batch_id not in tasks:
+                tasks[batch_id] = bar.add_task(f"validating {file_name}", total=None)
+            bar.update(tasks[batch_id], completed=rows)
+
+        yield advance
 
 
 def _console() -> Console:

@@ -34,6 +34,8 @@ from pipeline.validation import STAGED_SCHEMA, Rules, validate_chunk
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
+# Called after each validated chunk: (batch id, file name, file size in bytes, rows so far).
+ProgressHook = Callable[[str, str, int, int], None]
 
 _EMPTY_FORMATS = {"row": pl.Int64(), "country": pl.String(), "key_type": pl.String()}
 
@@ -82,6 +84,7 @@ class Processor:
     rules: Rules
     dry_run: bool = False
     clock: Clock = utc_now
+    progress: ProgressHook | None = None
 
     def recover(self) -> list[FileReport]:
         """Finishes what a crash interrupted: committed files are delivered, others redone."""
@@ -192,6 +195,9 @@ class Processor:
                 staged = validate_chunk(chunk, operation=operation, rules=self.rules)
             stage_rows(self.connection, staged)
             rows += chunk.height
+            if self.progress is not None:
+                claimed = facts.claimed
+                self.progress(claimed.batch_id, claimed.file_name, facts.size, rows)
         return rows
 
     def _commit_answer(self, facts: _Facts, request: RequestFile, rows: int) -> FileReport:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pipeline.config import Settings
 from pipeline.intake import SettleTracker, claim, scan_inbox
 from pipeline.lock import ProcessorLock
-from pipeline.processor import FileReport, Processor, utc_now
+from pipeline.processor import FileReport, Processor, ProgressHook, utc_now
 from pipeline.store import StoreOptions, opened
 from pipeline.validation import Rules
 from schemas.countries import load_country_aliases
@@ -47,12 +47,18 @@ def process_inbox(
     settle_seconds: float | None = None,
     dry_run: bool = False,
     clock: Callable[[], dt.datetime] = utc_now,
+    progress: ProgressHook | None = None,
 ) -> list[FileReport]:
     """One pass: recover the work area, wait for files to settle, answer each complete file."""
     settle = settings.settle_seconds if settle_seconds is None else settle_seconds
     with ProcessorLock(settings.work), opened(store_options(settings)) as connection:
         processor = Processor(
-            settings, connection, load_rules(settings, today=dt.date.today()), dry_run, clock
+            settings,
+            connection,
+            load_rules(settings, today=dt.date.today()),
+            dry_run=dry_run,
+            clock=clock,
+            progress=progress,
         )
         reports = processor.recover()
         tracker = SettleTracker(settle)
@@ -91,12 +97,15 @@ def watch_inbox(
     stop: threading.Event,
     clock: Callable[[], dt.datetime] = utc_now,
     on_report: Callable[[FileReport], None] = lambda report: None,
+    progress: ProgressHook | None = None,
 ) -> None:
     """Polls until ``stop`` is set; a stop request lets the file in hand finish first."""
     with ProcessorLock(settings.work), opened(store_options(settings)) as connection:
         tracker = SettleTracker(settings.settle_seconds)
         today = dt.date.today()
-        processor = Processor(settings, connection, load_rules(settings, today=today), clock=clock)
+        processor = Processor(
+            settings, connection, load_rules(settings, today=today), clock=clock, progress=progress
+        )
         for report in processor.recover():
             on_report(report)
         log.info("watching %s every %.1f s", settings.inbox, settings.poll_seconds)

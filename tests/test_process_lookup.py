@@ -123,3 +123,15 @@ def test_header_only_file_is_answered_with_an_empty_result(loaded, drop, run):
     run()
     assert result_csv(loaded, "RVA", "lookup-insz", "empty").height == 0
     assert receipt(loaded, "RVA", "lookup-insz", "empty")["rows"] == 0
+
+
+def test_progress_hook_sees_rows_grow(loaded, drop):
+    from pipeline.config import load_settings
+    from pipeline.run import process_inbox
+
+    drop("RVA", "lookup-insz", "many.csv", "insz\n" + f"{INSZ_1990}\n" * 5)
+    seen = []
+    process_inbox(
+        load_settings(loaded), settle_seconds=0, progress=lambda *event: seen.append(event)
+    )
+    assert [(name, rows) for _, name, _, rows in seen] == [("many.csv", 5)]
