@@ -14,6 +14,11 @@ import polars as pl
 Check = Callable[[pl.Expr, pl.Expr], pl.Expr]  # (key, country) -> valid
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# the digit sum of weight * digit, per weight and digit: one lookup instead of // and %
+_CROSS_SUMS = {
+    w: pl.lit(pl.Series([(w * d) // 10 + (w * d) % 10 for d in range(10)], dtype=pl.Int64))
+    for w in (1, 2, 5, 7)
+}
 
 
 def digit(key: pl.Expr, position: int) -> pl.Expr:
@@ -108,13 +113,6 @@ def de_rvnr(key: pl.Expr, country: pl.Expr) -> pl.Expr:
     return total % 10 == values[12]
 
 
-# the digit sum of weight * digit, per weight and digit: one lookup instead of // and %
-_CROSS_SUMS = {
-    w: pl.lit(pl.Series([(w * d) // 10 + (w * d) % 10 for d in range(10)], dtype=pl.Int64))
-    for w in (1, 2, 5, 7)
-}
-
-
 _VERHOEFF_D = (
     (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
     (1, 2, 3, 4, 0, 6, 7, 8, 9, 5),
@@ -154,11 +152,7 @@ def luhn_valid(digits: list[pl.Expr]) -> pl.Expr:
     """Luhn over the digits given (the check digit last)."""
     total = pl.lit(0, pl.Int64)
     for position, value in enumerate(reversed(digits)):
-        if position % 2 == 1:
-            doubled = value * 2
-            total = total + doubled // 10 + doubled % 10
-        else:
-            total = total + value
+        total = total + (_CROSS_SUMS[2].gather(value) if position % 2 == 1 else value)
     return total % 10 == 0
 
 
