@@ -30,6 +30,7 @@ operations = ["lookup-insz", "lookup-key", "create", "update", "report", "format
 [institutions.KSZ]
 operations = ["*"]
 admin = true                    # may delete links and read the review queue
+# marker = true                 # take a file only when `<file>.done` appears beside it
 """
 
 _SETTING_NAMES = frozenset(
@@ -45,7 +46,7 @@ _SETTING_NAMES = frozenset(
         "audit_retention_days",
     }
 )
-_INSTITUTION_KEYS = frozenset({"operations", "admin"})
+_INSTITUTION_KEYS = frozenset({"operations", "admin", "marker"})
 _INSTITUTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -60,6 +61,7 @@ class Institution:
     name: str
     operations: frozenset[Operation]
     admin: bool = False
+    marker: bool = False  # files are taken only once `<name>.done` appears beside them
 
     def may(self, operation: Operation) -> bool:
         if operation.admin_only and not self.admin:
@@ -207,6 +209,7 @@ def _parse_institutions(raw: object, where: _Locator) -> dict[str, Institution]:
         )
     institutions = {}
     allowed = ", ".join(op.value for op in Operation)
+    known_keys = ", ".join(sorted(_INSTITUTION_KEYS))
     for name, body in raw.items():
         if not _INSTITUTION_NAME.match(name):
             raise where.error(name, f"institution name `{name}` must be a plain folder name")
@@ -215,7 +218,7 @@ def _parse_institutions(raw: object, where: _Locator) -> dict[str, Institution]:
         for key in body:
             if key not in _INSTITUTION_KEYS:
                 raise where.error(
-                    key, f"[institutions.{name}]: unknown key `{key}`; known: admin, operations"
+                    key, f"[institutions.{name}]: unknown key `{key}`; known: {known_keys}"
                 )
         operations = body.get("operations")
         if not isinstance(operations, list) or not all(isinstance(op, str) for op in operations):
@@ -236,7 +239,12 @@ def _parse_institutions(raw: object, where: _Locator) -> dict[str, Institution]:
         admin = body.get("admin", False)
         if not isinstance(admin, bool):
             raise where.error("admin", f"[institutions.{name}]: `admin` must be true or false")
-        institutions[name] = Institution(name=name, operations=frozenset(granted), admin=admin)
+        marker = body.get("marker", False)
+        if not isinstance(marker, bool):
+            raise where.error("marker", f"[institutions.{name}]: `marker` must be true or false")
+        institutions[name] = Institution(
+            name=name, operations=frozenset(granted), admin=admin, marker=marker
+        )
     return institutions
 
 

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 IGNORED_SUFFIXES = (".part", ".tmp", ".filepart", ".partial", "~")
 CLAIM_FILE = "claim.json"
+MARKER_SUFFIX = ".done"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Drop:
     path: Path
     institution: str
     operation: Operation
+    marked: bool = False  # its `.done` marker is there: complete by the sender's word
 
 
 def is_ignored(name: str) -> bool:
@@ -55,16 +57,33 @@ def scan_inbox(settings: Settings, *, now: dt.datetime) -> list[Drop]:
             if operation_dir.is_symlink() or not operation_dir.is_dir() or operation is None:
                 _set_aside(operation_dir, settings, now=now, why="not an operation folder")
                 continue
-            for path in sorted(operation_dir.iterdir()):
-                if is_ignored(path.name):
-                    continue
-                if not known:
-                    _set_aside(path, settings, now=now, why="institution not in linkreg.toml")
-                elif path.is_symlink() or not path.is_file():
-                    _set_aside(path, settings, now=now, why="not a regular file (symlink?)")
-                else:
-                    drops.append(Drop(path, institution_dir.name, operation))
+            drops.extend(_folder_drops(operation_dir, operation, settings, known=known, now=now))
     return drops
+
+
+def _folder_drops(
+    folder: Path, operation: Operation, settings: Settings, *, known: bool, now: dt.datetime
+) -> list[Drop]:
+    """The candidate files of one ``inbox/<institution>/<operation>/`` folder."""
+    institution = folder.parent.name
+    uses_markers = known and settings.institutions[institution].marker
+    drops = []
+    for path in sorted(folder.iterdir()):
+        if is_ignored(path.name):
+            continue
+        if not known:
+            _set_aside(path, settings, now=now, why="institution not in linkreg.toml")
+        elif path.is_symlink() or not path.is_file():
+            _set_aside(path, settings, now=now, why="not a regular file (symlink?)")
+        elif not uses_markers:
+            drops.append(Drop(path, institution, operation))
+        elif not path.name.endswith(MARKER_SUFFIX) and _marker(path).is_file():
+            drops.append(Drop(path, institution, operation, marked=True))
+    return drops
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(path.name + MARKER_SUFFIX)
 
 
 def _operation(name: str) -> Operation | None:
@@ -107,7 +126,7 @@ class SettleTracker:
             previous = self._seen.get(drop.path)
             since = previous[1] if previous and previous[0] == signature else monotonic
             current[drop.path] = (signature, since)
-            if monotonic - since >= self.settle_seconds:
+            if drop.marked or monotonic - since >= self.settle_seconds:
                 complete.append(drop)
         self._seen = current
         return complete
@@ -150,6 +169,8 @@ def claim(
         input_dir.rmdir()
         work_dir.rmdir()
         return None
+    if drop.marked:  # consumed with its file; a later file of the same name needs a new one
+        _marker(drop.path).unlink(missing_ok=True)
     fsync_dir(input_dir)
     fsync_dir(drop.path.parent)
     return Claimed(batch_id, drop.institution, drop.operation, file_name, target, now)

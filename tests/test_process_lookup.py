@@ -135,3 +135,16 @@ def test_progress_hook_sees_rows_grow(loaded, drop):
         load_settings(loaded), settle_seconds=0, progress=lambda *event: seen.append(event)
     )
     assert [(name, rows) for _, name, _, rows in seen] == [("many.csv", 5)]
+
+
+def test_marker_institution_waits_for_the_done_file(loaded, drop, run):
+    config = loaded / "linkreg.toml"
+    config.write_text(
+        config.read_text().replace('[institutions.ONEM]\n', "[institutions.ONEM]\nmarker = true\n")
+    )
+    drop("ONEM", "lookup-insz", "night.csv", f"insz\n{INSZ_1990}\n")
+    assert run() == [], "no marker yet: the file waits"
+    drop("ONEM", "lookup-insz", "night.csv.done", "")
+    [report] = run()
+    assert report.status == "ACCEPTED"
+    assert not list((loaded / "inbox" / "ONEM" / "lookup-insz").iterdir()), "marker consumed"
