@@ -1,109 +1,188 @@
-"""Applies the catalogue to a whole column of keys: each row routed to its rule, evaluated once."""
+"""Applies the catalogue to whole columns: each row is routed to its rule, each rule is evaluated
+once over its own rows only, and the answers land back on their rows in the original order."""
 
 from __future__ import annotations
 
 import polars as pl
 
-from schemas.formats.algorithms import CHECKS
-from schemas.formats.catalogue import ANY, DEFAULT_RULE, EIDAS_RULE, Catalogue, Rule
-from schemas.formats.normalisation import NORMALISATIONS
+from schemas.formats.catalogue import Catalogue
+from schemas.formats.rule import ANY, DEFAULT_RULE, EIDAS_RULE, KEY_FORMAT_OK, Rule
 
-# Every rule also refuses what a spreadsheet would run as a formula, and control characters.
-_REFUSED = r"^[=+\-@]|\p{Cc}"
-_EIDAS_SHAPE = r"^[A-Za-z]{2}/[A-Za-z]{2}/"
+KEY_RULE = "key_rule"
+# Without a key type (a lookup by key), a key of this shape is taken for an eIDAS identifier.
+EIDAS_SHAPE = r"^\s*[A-Za-z]{2}/[A-Za-z]{2}/"
+
 _ROW = "__key_row"
-_RULE = "key_rule"
+_CHANGED = "__key_changed"  # the normalised key, where it differs from the key as sent
+_SEED = 20261129
+_HASH_COUNTRY, _HASH_KEY_TYPE, _HASH_PAIR = "__hash_country", "__hash_key_type", "__hash_pair"
+_UNTYPED, _BUCKET = "__untyped", "__bucket_"
 
 
 def apply_key_formats(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.DataFrame:
-    """Normalises ``foreign_key`` by its rule and adds ``key_rule`` and ``key_format_ok``.
+    """``foreign_key`` normalised by its rule, plus ``key_rule`` (the rule id) and
+    ``key_format_ok`` (null when there is no key); same rows, same order, other columns as
+    they were.
 
-    The rule of a row: the exact (country, key type) rule, else the country's rule for any key
-    type, else the rule for that key type in any country, else DEFAULT. Without a key type (a
-    lookup by key), an eIDAS-shaped key takes the eIDAS rule, other keys take the first of
-    their country's rules that they satisfy, else DEFAULT. Rows are grouped by rule so each rule
-    runs only over its own rows; the row order is kept.
+    The rule of a row: the exact (country, key type) rule, else the country's rule for every
+    key type, else the rule for that key type in every country, else DEFAULT. Unknown key
+    types and invalid countries get DEFAULT too: other checks reject those rows.
+
+    Without a key type (a lookup by key), an eIDAS-shaped key follows the EIDAS rule; any other
+    key the first rule of its country that it satisfies (so that ``123.456.782`` finds the BSN
+    stored as ``123456782``), else DEFAULT.
     """
-    indexed = frame.with_row_index(_ROW).with_columns(_assigned_rule(catalogue))
-    typed = indexed.filter(pl.col(_RULE).is_not_null())
-    parts = [
-        evaluate(part, catalogue.rule(str(rule_id)))
-        for (rule_id,), part in typed.partition_by(_RULE, as_dict=True).items()
+    codes = _untyped_by_country(frame, route(frame, catalogue=catalogue), catalogue.rules)
+    present = codes.unique().sort().to_list()
+    keys = frame.select("country", "foreign_key")
+    if len(present) <= 1:
+        only = catalogue.rules[present[0]] if present else catalogue.rule(DEFAULT_RULE)
+        checked = only.evaluate(keys.lazy()).collect()
+        key, valid = checked["foreign_key"], checked[KEY_FORMAT_OK]
+    else:
+        key, valid = _evaluate_by_rule(keys, codes, catalogue.rules, present)
+    rule_ids = pl.Series(KEY_RULE, [rule.rule_id for rule in catalogue.rules], dtype=pl.String)
+    return frame.with_columns(key, rule_ids.gather(codes), valid)
+
+
+def route(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.Series:
+    """The index in ``catalogue.rules`` of each row's rule (a small-integer column).
+
+    A hash join against the few (country, key type) pairs, countries and key types that the
+    rules name: each row's values are hashed once, the bucket of the hash in a small table
+    gives a candidate rule, and the full 64-bit hashes are compared, so that a pair which the
+    catalogue does not name never takes another's rule (it would take a 64-bit collision).
+    Comparing strings row by row, or a general join, costs several times more.
+    """
+    rules = catalogue.rules
+    default = pl.lit(_index(rules, DEFAULT_RULE), pl.UInt16)
+    hashed = frame.lazy().select(
+        pl.col("country").hash(_SEED).alias(_HASH_COUNTRY),
+        pl.col("key_type").hash(_SEED + 1).alias(_HASH_KEY_TYPE),
+        pl.col("key_type").is_null().alias(_UNTYPED),
+        "foreign_key",
+    ).with_columns((pl.col(_HASH_COUNTRY) ^ pl.col(_HASH_KEY_TYPE)).alias(_HASH_PAIR))
+    tables = _lookup_tables(rules)
+    hashed = hashed.with_columns(  # materialised: a gather by a plain column is much faster
+        (pl.col(column) % len(bucket_hash)).alias(f"{_BUCKET}{number}")
+        for number, (column, bucket_hash, _) in enumerate(tables)
+    )
+    candidates = [
+        pl.when(pl.lit(bucket_hash).gather(pl.col(f"{_BUCKET}{number}")) == pl.col(column))
+        .then(pl.lit(bucket_rule).gather(pl.col(f"{_BUCKET}{number}")))
+        for number, (column, bucket_hash, bucket_rule) in enumerate(tables)
     ]
-    parts.extend(_untyped(indexed.filter(pl.col(_RULE).is_null()), catalogue))
-    if not parts:
-        return frame.with_columns(
-            pl.lit(None, pl.String).alias(_RULE), pl.lit(None, pl.Boolean).alias("key_format_ok")
+    code = pl.coalesce(*candidates, default) if candidates else default
+    code = pl.when(pl.col(_UNTYPED)).then(default).otherwise(code)
+    eidas = [number for number, rule in enumerate(rules) if rule.rule_id == EIDAS_RULE]
+    if eidas and frame["key_type"].null_count():
+        shaped = pl.col(_UNTYPED) & pl.col("foreign_key").str.contains(EIDAS_SHAPE)
+        code = pl.when(shaped).then(pl.lit(eidas[0], pl.UInt16)).otherwise(code)
+    return hashed.select(code.alias(KEY_RULE)).collect().to_series()
+
+
+def _untyped_by_country(
+    frame: pl.DataFrame, codes: pl.Series, rules: tuple[Rule, ...]
+) -> pl.Series:
+    """Rows without a key type that the routing left to DEFAULT: each takes the first rule of
+    its country (in catalogue order) that its key satisfies, tried over those rows only."""
+    default = _index(rules, DEFAULT_RULE)
+    own_rules = [(number, rule) for number, rule in enumerate(rules) if rule.country != ANY]
+    if not own_rules or not frame["key_type"].null_count():
+        return codes
+    countries = sorted({rule.country for _, rule in own_rules})
+    open_rows = (
+        frame.select("country", "foreign_key")
+        .with_columns(codes)
+        .with_row_index(_ROW)
+        .filter(
+            frame["key_type"].is_null()
+            & (pl.col(KEY_RULE) == default)
+            & pl.col("country").is_in(countries)
         )
-    return (
-        pl.concat(parts, how="diagonal_relaxed")
-        .sort(_ROW)
-        .drop(_ROW)
-        .select(*frame.columns, _RULE, "key_format_ok")
     )
+    for number, rule in own_rules:
+        tried = open_rows.filter(pl.col("country") == rule.country)
+        if not tried.height:
+            continue
+        valid = rule.evaluate(tried.lazy()).filter(pl.col(KEY_FORMAT_OK)).collect()
+        if valid.height:
+            codes = codes.scatter(valid[_ROW], pl.Series([number], dtype=pl.UInt16))
+            open_rows = open_rows.join(valid.select(_ROW), on=_ROW, how="anti")
+    return codes
 
 
-def evaluate(part: pl.DataFrame, rule: Rule) -> pl.DataFrame:
-    """One rule over its rows: normalise, refuse formula-like keys, match the pattern, check."""
-    raw = pl.col("foreign_key")
-    normalised = NORMALISATIONS[rule.normalisation](raw)
-    shaped = normalised.str.contains(rule.pattern) if rule.pattern else pl.lit(True)
-    checked = CHECKS[rule.check](normalised, pl.col("country")) if rule.check else pl.lit(True)
-    refused = raw.str.strip_chars().str.contains(_REFUSED)
-    ok = (~refused & shaped & checked).fill_null(False)
-    # Lazy, so that the digits a check reads several times are computed once (CSE).
-    return (
-        part.lazy()
-        .with_columns(
-            normalised.alias("foreign_key"),
-            pl.lit(rule.rule_id).alias(_RULE),
-            pl.when(raw.is_null()).then(None).otherwise(ok).alias("key_format_ok"),
+def _lookup_tables(rules: tuple[Rule, ...]) -> list[tuple[str, pl.Series, pl.Series]]:
+    """(hashed column, bucket hashes, bucket rules) in precedence order: exact pairs, then
+    countries for every key type, then key types for every country."""
+    pairs: dict[tuple[str, str], int] = {}
+    countries: dict[str, int] = {}
+    key_types: dict[str, int] = {}
+    for number, rule in enumerate(rules):
+        if rule.rule_id == DEFAULT_RULE:
+            continue
+        for key_type in rule.key_types:
+            if ANY not in (rule.country, key_type):
+                pairs[(rule.country, key_type)] = number
+            elif rule.country != ANY:
+                countries[rule.country] = number
+            else:
+                key_types[key_type] = number
+    pair_hashes = _hashes([country for country, _ in pairs]) ^ _hashes(
+        [key_type for _, key_type in pairs], offset=1
+    )
+    wanted = [
+        (_HASH_PAIR, pair_hashes, list(pairs.values())),
+        (_HASH_COUNTRY, _hashes(list(countries)), list(countries.values())),
+        (_HASH_KEY_TYPE, _hashes(list(key_types), offset=1), list(key_types.values())),
+    ]
+    return [(column, *_buckets(known.to_list(), codes)) for column, known, codes in wanted if codes]
+
+
+def _hashes(values: list[str], *, offset: int = 0) -> pl.Series:
+    """What ``pl.col(...).hash(_SEED + offset)`` gives these values in a column."""
+    return pl.Series(values, dtype=pl.String).hash(_SEED + offset)
+
+
+def _buckets(known: list[int], rules: list[int]) -> tuple[pl.Series, pl.Series]:
+    """(hash, rule) per bucket: the smallest table of at least four buckets per value in
+    which no two known hashes share a bucket (``hash % len``)."""
+    size = 4 * len(known) + 1
+    while len({value % size for value in known}) < len(known):
+        size += 1
+    bucket_hash = [0] * size
+    bucket_rule = [0] * size
+    for value, rule in zip(known, rules, strict=True):
+        bucket_hash[value % size] = value
+        bucket_rule[value % size] = rule
+    return pl.Series(bucket_hash, dtype=pl.UInt64), pl.Series(bucket_rule, dtype=pl.UInt16)
+
+
+def _index(rules: tuple[Rule, ...], rule_id: str) -> int:
+    return next(number for number, rule in enumerate(rules) if rule.rule_id == rule_id)
+
+
+def _evaluate_by_rule(
+    keys: pl.DataFrame, codes: pl.Series, rules: tuple[Rule, ...], present: list[int]
+) -> tuple[pl.Series, pl.Series]:
+    """Every rule over its own rows (a filter each, all in one query that runs them in
+    parallel); the verdicts are scattered back onto their rows, and so are the keys that the
+    normalisation changed (most keys arrive normalised already)."""
+    sent = pl.col("foreign_key")
+    indexed = keys.lazy().with_columns(codes).with_row_index(_ROW)
+    parts = [
+        rules[code]
+        .evaluate(indexed.filter(pl.col(KEY_RULE) == code).with_columns(sent.alias(_CHANGED)))
+        .select(
+            _ROW, KEY_FORMAT_OK, pl.when(sent != pl.col(_CHANGED)).then(sent).alias(_CHANGED)
         )
-        .collect()
-    )
-
-
-def _assigned_rule(catalogue: Catalogue) -> pl.Expr:
-    """The rule id per row; null for rows without a key type that must try their country."""
-    country, key_type = pl.col("country"), pl.col("key_type")
-    exact = {(r.country, t): r.rule_id for r in catalogue.rules for t in r.key_types}
-    by_pair = pl.concat_str([country.fill_null(""), key_type.fill_null("")], separator="|")
-    pairs = {f"{c}|{t}": rule for (c, t), rule in exact.items() if ANY not in (c, t)}
-    whole_country = {c: rule for (c, t), rule in exact.items() if c != ANY and t == ANY}
-    any_country = {t: rule for (c, t), rule in exact.items() if c == ANY and t != ANY}
-    typed = pl.coalesce(
-        by_pair.replace_strict(pairs, default=None, return_dtype=pl.String),
-        country.replace_strict(whole_country, default=None, return_dtype=pl.String),
-        key_type.replace_strict(any_country, default=None, return_dtype=pl.String),
-        pl.lit(DEFAULT_RULE),
-    )
-    countries_with_rules = sorted({r.country for r in catalogue.rules if r.country != ANY})
-    return (
-        pl.when(key_type.is_not_null())
-        .then(typed)
-        .when(pl.col("foreign_key").str.strip_chars().str.contains(_EIDAS_SHAPE))
-        .then(pl.lit(EIDAS_RULE))
-        .when(country.is_in(countries_with_rules))
-        .then(None)
-        .otherwise(pl.lit(DEFAULT_RULE))
-        .alias(_RULE)
-    )
-
-
-def _untyped(rows: pl.DataFrame, catalogue: Catalogue) -> list[pl.DataFrame]:
-    """Rows without a key type try their country's rules in catalogue order, then DEFAULT."""
-    parts = []
-    for rule in catalogue.rules:
-        if rows.height == 0:
-            break
-        if rule.country == ANY:
-            continue
-        candidates = rows.filter(pl.col("country") == rule.country)
-        if candidates.height == 0:
-            continue
-        tried = evaluate(candidates, rule).filter(pl.col("key_format_ok"))
-        parts.append(tried)
-        rows = rows.join(tried.select(_ROW), on=_ROW, how="anti")
-    if rows.height:
-        parts.append(evaluate(rows.drop(_RULE), catalogue.rule(DEFAULT_RULE)))
-    return parts
+        for code in present
+    ]
+    answers = pl.concat(parts).collect()
+    valid = pl.repeat(None, keys.height, dtype=pl.Boolean, eager=True).alias(KEY_FORMAT_OK)
+    valid.scatter(answers[_ROW], answers[KEY_FORMAT_OK])
+    changed = answers.filter(pl.col(_CHANGED).is_not_null())
+    key = keys["foreign_key"].clone()
+    if changed.height:
+        key.scatter(changed[_ROW], changed[_CHANGED])
+    return key, valid
