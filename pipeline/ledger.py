@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import duckdb
@@ -90,8 +89,3 @@ def record(
             receipt.to_json(),
         ],
     )
-
-
-def counts_of(receipt_json: str) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = json.loads(receipt_json).get("counts", {})
-    return counts

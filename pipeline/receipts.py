@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
 
 from pipeline.contract import FileReason, ReceiptStatus
 
@@ -33,12 +32,9 @@ class Receipt:
     message: str | None = None
     result_file: str | None = None
     duplicate_of: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         document = asdict(self)
-        document.pop("extra")
-        document.update(self.extra)
         document["status"] = self.status.value
         document["reason"] = self.reason.value if self.reason else None
         document["received_at"] = _timestamp(self.received_at)

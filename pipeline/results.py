@@ -9,6 +9,7 @@ import duckdb
 
 from pipeline.contract import RESULT_COLUMNS
 from pipeline.files import OUTPUT_MODE, fsync_file
+from pipeline.store import sql_path
 
 
 def write_result(
@@ -32,14 +33,10 @@ def write_result(
         options = f"FORMAT csv, HEADER true, DELIMITER '{separator}', QUOTE '\"', ESCAPE '\"'"
         if file_format == "csv.gz":
             options += ", COMPRESSION gzip"
-    connection.execute(f"COPY ({query}) TO '{_quoted(temporary)}' ({options})")
+    connection.execute(f"COPY ({query}) TO '{sql_path(temporary)}' ({options})")
     fsync_file(temporary)
     temporary.chmod(OUTPUT_MODE)
     os.replace(temporary, path)
 
 
 _ORDER = frozenset({"row", "country", "key_type", "foreign_key", "rule_id"})
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")

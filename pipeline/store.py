@@ -181,3 +181,8 @@ def query_frame(
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def sql_path(path: Path) -> str:
+    """A file path as a quoted SQL string literal's content (COPY and read_* take no parameters)."""
+    return str(path).replace("'", "''")

@@ -20,6 +20,7 @@ from pipeline.operations.changes import (
 from pipeline.operations.create import answer_create, apply_create
 from pipeline.operations.formats import FORMAT_COLUMNS, answer_formats
 from pipeline.operations.lookups import answer_lookup_insz, answer_lookup_key
+from pipeline.store import sql_path
 from pipeline.validation import Rules
 
 LOOKUPS = frozenset({Operation.LOOKUP_INSZ, Operation.LOOKUP_KEY})
@@ -119,7 +120,7 @@ def audit_consultations(
                    recorded_at_ts AS recorded_at, status = 'FOUND' AS found,
                    CASE WHEN status = 'FOUND' THEN insz END AS found_insz
             FROM answer WHERE status <> 'REJECTED'
-        ) TO '{_sql_path(path)}' (FORMAT parquet)
+        ) TO '{sql_path(path)}' (FORMAT parquet)
         """,
         {"batch_id": batch_id, "institution": institution, "operation": operation.value, "at": at},
     )
@@ -142,7 +143,3 @@ def _counts(connection: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
     for kind, value, count in sorted(rows):
         counts[kind][value] = int(count)
     return counts
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
