@@ -9,12 +9,12 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline.config import Settings
-from pipeline.contract import RESULT_COLUMNS, Operation
-from pipeline.operations.answer import audit_consultations
-from pipeline.operations.lookups import answer_lookup_insz, answer_lookup_key
+from pipeline.contract import Operation
+from pipeline.operations.lookups import lookup_answers
 from pipeline.processor import utc_now
+from pipeline.results import ConsultationWriter
 from pipeline.run import load_rules, store_options
-from pipeline.store import opened, query_frame
+from pipeline.store import opened
 from pipeline.validation import validate_chunk
 
 
@@ -65,22 +65,17 @@ def lookup(settings: Settings, query: LookupQuery) -> pl.DataFrame:
     )
     staged = validate_chunk(chunk, operation=query.operation, rules=rules)
     now = utc_now()
+    batch_id = f"cli-{now:%Y%m%dT%H%M%S%f}"
     with opened(store_options(settings, read_only=True)) as connection:
-        connection.register("staged_frame", staged)
-        connection.execute("CREATE TEMP TABLE request AS SELECT * FROM staged_frame")
-        if query.operation is Operation.LOOKUP_INSZ:
-            answer_lookup_insz(connection, today=today)
-        else:
-            answer_lookup_key(connection, today=today)
-        audit_consultations(
-            connection,
-            path=settings.root / "audit" / f"{now:%Y-%m-%d}" / f"cli-{now:%Y%m%dT%H%M%S%f}.parquet",
-            batch_id=f"cli-{now:%Y%m%dT%H%M%S%f}",
-            institution=f"cli:{getpass.getuser()}",
-            operation=query.operation,
-            at=now,
+        answers = lookup_answers(
+            connection, staged, operation=query.operation, today=rules.reference_date
         )
-        return query_frame(
-            connection,
-            f"SELECT {', '.join(RESULT_COLUMNS)} FROM answer ORDER BY row, country, key_type",
-        )
+    with ConsultationWriter(
+        settings.root / "audit" / f"{now:%Y-%m-%d}" / f"{batch_id}.parquet",
+        batch_id=batch_id,
+        institution=f"cli:{getpass.getuser()}",
+        operation=query.operation.value,
+        at=now,
+    ) as audit:
+        audit.write(answers.joined)
+    return answers.in_request_order()

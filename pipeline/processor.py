@@ -21,13 +21,13 @@ from pipeline.intake import Claimed, archive_input, quarantine_work_dir, read_cl
 from pipeline.operations.answer import (
     answer_request,
     apply_changes,
-    audit_consultations,
     result_columns,
     stage_rows,
 )
+from pipeline.operations.lookups import LOOKUPS, lookup_answers
 from pipeline.reading import RequestFile, iter_chunks, open_request
 from pipeline.receipts import Receipt
-from pipeline.results import write_result
+from pipeline.results import ConsultationWriter, result_writer, write_result
 from pipeline.store import store_version
 from pipeline.validation import STAGED_SCHEMA, Rules, validate_chunk
 
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 # Called after each validated chunk: (batch id, file name, file size in bytes, rows so far).
 ProgressHook = Callable[[str, str, int, int], None]
+
+# Rows validated (and, for a lookup, answered) at a time: memory depends on it, not on the file.
+CHUNK_ROWS = 1_000_000
 
 _EMPTY_FORMATS = {"row": pl.Int64(), "country": pl.String(), "key_type": pl.String()}
 
@@ -129,7 +132,10 @@ class Processor:
         try:
             self._check_file(facts)
             request = open_request(claimed.input_path, operation=claimed.operation)
-            rows = self._stage(facts, request)
+            if claimed.operation in LOOKUPS:
+                answered = self._answer_lookups(facts, request)
+            else:
+                rows = self._stage(facts, request)
         except FileRejected as rejection:
             log.warning("batch %s rejected: %s", claimed.batch_id, rejection.reason)
             return self._commit_without_answer(facts, ReceiptStatus.REJECTED, rejection)
@@ -140,6 +146,8 @@ class Processor:
             raise ProcessorError(f"batch {claimed.batch_id}: the store failed: {exc}") from exc
         except Exception as exc:  # a file we cannot read must not stop the processor
             return self._reject_unexpected(facts, exc, stage="read")
+        if claimed.operation in LOOKUPS:
+            return self._commit_lookups(facts, answered)
         return self._commit_answer(facts, request, rows)
 
     def _reject_unexpected(self, facts: _Facts, exc: Exception, *, stage: str) -> FileReport:
@@ -188,7 +196,7 @@ class Processor:
         empty = _EMPTY_FORMATS if operation is Operation.FORMATS else STAGED_SCHEMA
         stage_rows(self.connection, pl.DataFrame(schema=empty), create=True)
         rows = 0
-        for chunk in iter_chunks(request, operation=operation):
+        for chunk in iter_chunks(request, operation=operation, chunk_rows=CHUNK_ROWS):
             if operation is Operation.FORMATS:
                 staged = chunk.select(*empty)
             else:
@@ -199,6 +207,67 @@ class Processor:
                 claimed = facts.claimed
                 self.progress(claimed.batch_id, claimed.file_name, facts.size, rows)
         return rows
+
+    def _answer_lookups(self, facts: _Facts, request: RequestFile) -> _Answered:
+        """Answers a lookup chunk after chunk: nothing is staged, the result and the audit are
+        appended as the chunks come, so memory depends on the chunk size only."""
+        claimed = facts.claimed
+        work_dir = claimed.input_path.parent.parent
+        answered = _Answered(result_name=f"{facts.output_base}.result.{facts.file_format}")
+        with (
+            result_writer(
+                work_dir / "result" / answered.result_name,
+                file_format=facts.file_format,
+                delimiter=request.delimiter,
+            ) as result,
+            ConsultationWriter(
+                work_dir / "audit.parquet",
+                batch_id=claimed.batch_id,
+                institution=claimed.institution,
+                operation=claimed.operation.value,
+                at=self.clock(),
+            ) as audit,
+        ):
+            for chunk in iter_chunks(request, operation=claimed.operation, chunk_rows=CHUNK_ROWS):
+                staged = validate_chunk(chunk, operation=claimed.operation, rules=self.rules)
+                answers = lookup_answers(
+                    self.connection,
+                    staged,
+                    operation=claimed.operation,
+                    today=self.rules.reference_date,
+                )
+                in_order = answers.in_request_order()
+                result.write(in_order)
+                audit.write(answers.joined)
+                answered.count(in_order)
+                answered.rows += chunk.height
+                if self.progress is not None:
+                    self.progress(claimed.batch_id, claimed.file_name, facts.size, answered.rows)
+        return answered
+
+    def _commit_lookups(self, facts: _Facts, answered: _Answered) -> FileReport:
+        """A lookup changes nothing: its commit is the ledger entry alone."""
+        receipt = self._receipt(
+            facts,
+            ReceiptStatus.ACCEPTED,
+            rows=answered.rows,
+            counts=answered.counts,
+            result=answered.result_name,
+        )
+        try:
+            ledger.record(
+                self.connection,
+                receipt=receipt,
+                ledger_id=facts.claimed.batch_id,
+                output_base=facts.output_base,
+                result_name=answered.result_name,
+            )
+        except duckdb.Error as exc:
+            raise ProcessorError(
+                f"batch {facts.claimed.batch_id}: the store failed: {exc}"
+            ) from exc
+        self._deliver_fresh(facts.claimed, receipt, answered.result_name)
+        return _report(receipt)
 
     def _commit_answer(self, facts: _Facts, request: RequestFile, rows: int) -> FileReport:
         claimed = facts.claimed
@@ -212,7 +281,6 @@ class Processor:
                 counts = answer_request(
                     connection,
                     operation=claimed.operation,
-                    today=self.rules.reference_date,
                     rules=self.rules,
                 )
                 write_result(
@@ -221,14 +289,6 @@ class Processor:
                     file_format=facts.file_format,
                     delimiter=request.delimiter,
                     columns=result_columns(claimed.operation),
-                )
-                audit_consultations(
-                    connection,
-                    path=work_dir / "audit.parquet",
-                    batch_id=claimed.batch_id,
-                    institution=claimed.institution,
-                    operation=claimed.operation,
-                    at=now,
                 )
                 changed = 0
                 if claimed.operation.mutates and not facts.dry_run:
@@ -377,6 +437,26 @@ class _Facts:
     file_format: str
     dry_run: bool
     output_base: str
+
+
+@dataclass
+class _Answered:
+    """What the chunks of a lookup added up to: rows read and the receipt's counts."""
+
+    result_name: str
+    rows: int = 0
+    counts: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {"status": {}, "reason": {}}
+    )
+
+    def count(self, in_order: pl.DataFrame) -> None:
+        """Counts each request row once (a row has one answer row per link found)."""
+        per_row = in_order.filter(pl.col("row").diff().fill_null(1) != 0)
+        for kind in ("status", "reason"):
+            counted = self.counts[kind]
+            for value, count in per_row.drop_nulls(kind).group_by(kind).len().iter_rows():
+                counted[value] = counted.get(value, 0) + count
+            self.counts[kind] = dict(sorted(counted.items()))
 
 
 class _Duplicate(Exception):

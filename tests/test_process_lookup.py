@@ -50,9 +50,10 @@ def test_lookup_insz_semicolon_bom_and_printed_insz(loaded, drop, run):
         "valid_from",
         "valid_to",
     ]
+    # request order; the links of one row in the order they were created
     assert result.select("row", "ref", "status", "country").rows() == [
-        ("1", "mine", "FOUND", "DE"),
         ("1", "mine", "FOUND", "NL"),
+        ("1", "mine", "FOUND", "DE"),
         ("2", "fr-only", "NOT_FOUND", "FR"),
         ("3", "nobody", "NOT_FOUND", None),
         ("4", "typo", "REJECTED", None),
@@ -73,8 +74,8 @@ def test_lookup_insz_as_of_and_key_type(loaded, drop, run):
     run()
     result = result_csv(loaded, "RVA", "lookup-insz", "asof")
     assert result.select("row", "country", "valid_to").rows() == [
-        ("1", "FR", "2015-12-31"),
         ("1", "NL", None),
+        ("1", "FR", "2015-12-31"),
         ("2", "NL", None),
     ]
 
@@ -148,3 +149,67 @@ def test_marker_institution_waits_for_the_done_file(loaded, drop, run):
     [report] = run()
     assert report.status == "ACCEPTED"
     assert not list((loaded / "inbox" / "ONEM" / "lookup-insz").iterdir()), "marker consumed"
+
+
+MANY = (
+    "insz,ref\n"
+    f"{INSZ_2001},a\n"  # no link
+    f"{INSZ_1990},b\n"  # two links valid today
+    "1234,c\n"  # rejected
+    f"{INSZ_BIS},d\n"
+    f"{INSZ_1990},e\n"
+)
+
+
+def test_a_lookup_in_several_chunks_answers_as_one(loaded, drop, run, monkeypatch):
+    """Chunks are answered one by one: the result is in request order and counted once."""
+    from pipeline import processor
+
+    drop("RVA", "lookup-insz", "whole.csv", MANY)
+    run()
+    monkeypatch.setattr(processor, "CHUNK_ROWS", 2)
+    drop("RVA", "lookup-insz", "chunked.csv", MANY.replace(",a\n", ",a \n"))  # other content
+    run()
+    whole = result_csv(loaded, "RVA", "lookup-insz", "whole")
+    chunked = result_csv(loaded, "RVA", "lookup-insz", "chunked")
+    assert chunked.drop("ref").equals(whole.drop("ref"))
+    assert chunked["row"].to_list() == ["1", "2", "2", "3", "4", "5", "5"]
+    assert receipt(loaded, "RVA", "lookup-insz", "chunked")["counts"] == {
+        "status": {"FOUND": 3, "NOT_FOUND": 1, "REJECTED": 1},
+        "reason": {"INVALID_INSZ": 1},
+    }
+
+
+def test_a_lookup_that_fails_part_way_leaves_no_result_and_no_audit(
+    loaded, drop, run, monkeypatch
+):
+    from pipeline import processor
+
+    answered = processor.lookup_answers
+    calls = []
+
+    def fail_on_the_second_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the disk went away")
+        return answered(*args, **kwargs)
+
+    monkeypatch.setattr(processor, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(processor, "lookup_answers", fail_on_the_second_chunk)
+    drop("RVA", "lookup-insz", "broken.csv", MANY)
+    [report] = run()
+    assert report.status == "REJECTED" and report.reason == "UNREADABLE_FILE"
+    outbox = loaded / "outbox" / "RVA" / "lookup-insz"
+    assert sorted(p.name for p in outbox.iterdir()) == ["broken.receipt.json"]
+    assert not list((loaded / "audit").rglob(f"{report.batch_id}.parquet"))
+    assert not [p for p in (loaded / "work").iterdir() if p.is_dir()]
+
+
+def test_lookup_csv_gz_in_csv_gz_out(loaded, drop, run):
+    import gzip
+
+    drop("RVA", "lookup-insz", "night.csv.gz", gzip.compress(MANY.encode()))
+    run()
+    path = loaded / "outbox" / "RVA" / "lookup-insz" / "night.result.csv.gz"
+    result = pl.read_csv(gzip.decompress(path.read_bytes()), infer_schema=False)
+    assert result["ref"].to_list() == ["a", "b", "b", "c", "d", "e", "e"]

@@ -1,9 +1,8 @@
-"""Dispatches a staged request to its operation, counts the answers, audits consultations."""
+"""Dispatches a staged request (a mutation or ``formats``) to its operation, counts the answers."""
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -19,11 +18,7 @@ from pipeline.operations.changes import (
 )
 from pipeline.operations.create import answer_create, apply_create
 from pipeline.operations.formats import FORMAT_COLUMNS, answer_formats
-from pipeline.operations.lookups import answer_lookup_insz, answer_lookup_key
-from pipeline.store import sql_path
 from pipeline.validation import Rules
-
-LOOKUPS = frozenset({Operation.LOOKUP_INSZ, Operation.LOOKUP_KEY})
 
 _ANSWERS = {
     Operation.CREATE: answer_create,
@@ -64,7 +59,6 @@ def answer_request(
     connection: duckdb.DuckDBPyConnection,
     *,
     operation: Operation,
-    today: dt.date,
     rules: Rules,
 ) -> dict[str, dict[str, int]]:
     """Builds ``answer`` from the staged ``request`` table; returns the counts per row."""
@@ -73,11 +67,7 @@ def answer_request(
         " SELECT unnest(CAST($types AS VARCHAR[])) AS key_type",
         {"types": sorted(rules.catalogue.exclusive_key_types)},
     )
-    if operation is Operation.LOOKUP_INSZ:
-        answer_lookup_insz(connection, today=today)
-    elif operation is Operation.LOOKUP_KEY:
-        answer_lookup_key(connection, today=today)
-    elif operation is Operation.FORMATS:
+    if operation is Operation.FORMATS:
         answer_formats(connection, catalogue=rules.catalogue, aliases=rules.country_aliases)
     else:
         _ANSWERS[operation](connection)
@@ -94,36 +84,6 @@ def apply_changes(
 ) -> int:
     """Writes the changes the answer decided; returns how many links changed."""
     return _APPLY[operation](connection, batch_id=batch_id, institution=institution, now=now)
-
-
-def audit_consultations(
-    connection: duckdb.DuckDBPyConnection,
-    *,
-    path: Path,
-    batch_id: str,
-    institution: str,
-    operation: Operation,
-    at: dt.datetime,
-) -> None:
-    """Who asked for which INSZ or key, when, in which batch, and which links were answered."""
-    if operation not in LOOKUPS:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # One audit row per answer row (no aggregation: it costs twice the write at 10M rows);
-    # `linkreg audit` counts the links answered per request row when it reads them.
-    connection.execute(
-        f"""
-        COPY (
-            SELECT $batch_id AS batch_id, $institution AS institution, $operation AS operation,
-                   $at AS at, row, asked_insz AS insz, asked_country AS country,
-                   asked_key_type AS key_type, asked_key AS foreign_key, as_of_d AS as_of,
-                   recorded_at_ts AS recorded_at, status = 'FOUND' AS found,
-                   CASE WHEN status = 'FOUND' THEN insz END AS found_insz
-            FROM answer WHERE status <> 'REJECTED'
-        ) TO '{sql_path(path)}' (FORMAT parquet)
-        """,
-        {"batch_id": batch_id, "institution": institution, "operation": operation.value, "at": at},
-    )
 
 
 def _counts(connection: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
