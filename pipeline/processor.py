@@ -6,9 +6,13 @@ import datetime as dt
 import hashlib
 import logging
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import polars as pl
@@ -32,6 +36,7 @@ from pipeline.store import store_version
 from pipeline.validation import STAGED_SCHEMA, Rules, validate_chunk
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Clock = Callable[[], dt.datetime]
 # Called after each validated chunk: (batch id, file name, file size in bytes, rows so far).
@@ -196,12 +201,16 @@ class Processor:
         empty = _EMPTY_FORMATS if operation is Operation.FORMATS else STAGED_SCHEMA
         stage_rows(self.connection, pl.DataFrame(schema=empty), create=True)
         rows = 0
-        for chunk in iter_chunks(request, operation=operation, chunk_rows=CHUNK_ROWS):
-            if operation is Operation.FORMATS:
-                staged = chunk.select(*empty)
-            else:
-                staged = validate_chunk(chunk, operation=operation, rules=self.rules)
-            stage_rows(self.connection, staged)
+        stages = facts.stages
+        chunks = iter_chunks(request, operation=operation, chunk_rows=CHUNK_ROWS)
+        for chunk in stages.timed("read", chunks):
+            with stages.timing("validate"):
+                if operation is Operation.FORMATS:
+                    staged = chunk.select(*empty)
+                else:
+                    staged = validate_chunk(chunk, operation=operation, rules=self.rules)
+            with stages.timing("stage"):
+                stage_rows(self.connection, staged)
             rows += chunk.height
             if self.progress is not None:
                 claimed = facts.claimed
@@ -227,19 +236,30 @@ class Processor:
                 operation=claimed.operation.value,
                 at=self.clock(),
             ) as audit,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit") as auditor,
         ):
-            for chunk in iter_chunks(request, operation=claimed.operation, chunk_rows=CHUNK_ROWS):
-                staged = validate_chunk(chunk, operation=claimed.operation, rules=self.rules)
-                answers = lookup_answers(
-                    self.connection,
-                    staged,
-                    operation=claimed.operation,
-                    today=self.rules.reference_date,
-                )
-                in_order = answers.in_request_order()
-                result.write(in_order)
-                audit.write(answers.joined)
-                answered.count(in_order)
+            stages = facts.stages
+            chunks = iter_chunks(request, operation=claimed.operation, chunk_rows=CHUNK_ROWS)
+            for chunk in stages.timed("read", chunks):
+                with stages.timing("validate"):
+                    staged = validate_chunk(chunk, operation=claimed.operation, rules=self.rules)
+                with stages.timing("join"):
+                    answers = lookup_answers(
+                        self.connection,
+                        staged,
+                        operation=claimed.operation,
+                        today=self.rules.reference_date,
+                    )
+                # The audit is written while the result is sorted and written: both writers
+                # spend their time outside the GIL.
+                audited = auditor.submit(audit.write, answers.joined)
+                with stages.timing("sort"):
+                    in_order = answers.in_request_order()
+                with stages.timing("write"):
+                    result.write(in_order)
+                    answered.count(in_order)
+                with stages.timing("audit (beyond the write)"):
+                    audited.result()
                 answered.rows += chunk.height
                 if self.progress is not None:
                     self.progress(claimed.batch_id, claimed.file_name, facts.size, answered.rows)
@@ -266,7 +286,7 @@ class Processor:
             raise ProcessorError(
                 f"batch {facts.claimed.batch_id}: the store failed: {exc}"
             ) from exc
-        self._deliver_fresh(facts.claimed, receipt, answered.result_name)
+        self._deliver_fresh(facts.claimed, receipt, answered.result_name, stages=facts.stages)
         return _report(receipt)
 
     def _commit_answer(self, facts: _Facts, request: RequestFile, rows: int) -> FileReport:
@@ -278,27 +298,28 @@ class Processor:
         try:
             connection.execute("BEGIN TRANSACTION")
             try:
-                counts = answer_request(
-                    connection,
-                    operation=claimed.operation,
-                    rules=self.rules,
-                )
-                write_result(
-                    connection,
-                    path=work_dir / "result" / result_name,
-                    file_format=facts.file_format,
-                    delimiter=request.delimiter,
-                    columns=result_columns(claimed.operation),
-                )
+                with facts.stages.timing("answer"):
+                    counts = answer_request(
+                        connection, operation=claimed.operation, rules=self.rules
+                    )
+                with facts.stages.timing("write"):
+                    write_result(
+                        connection,
+                        path=work_dir / "result" / result_name,
+                        file_format=facts.file_format,
+                        delimiter=request.delimiter,
+                        columns=result_columns(claimed.operation),
+                    )
                 changed = 0
                 if claimed.operation.mutates and not facts.dry_run:
-                    changed = apply_changes(
-                        connection,
-                        operation=claimed.operation,
-                        batch_id=claimed.batch_id,
-                        institution=claimed.institution,
-                        now=now,
-                    )
+                    with facts.stages.timing("apply"):
+                        changed = apply_changes(
+                            connection,
+                            operation=claimed.operation,
+                            batch_id=claimed.batch_id,
+                            institution=claimed.institution,
+                            now=now,
+                        )
                 if changed:
                     connection.execute("UPDATE store_state SET store_version = store_version + 1")
                 receipt = self._receipt(
@@ -311,7 +332,8 @@ class Processor:
                     output_base=facts.output_base,
                     result_name=result_name,
                 )
-                connection.execute("COMMIT")
+                with facts.stages.timing("commit"):
+                    connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
@@ -319,7 +341,7 @@ class Processor:
             raise ProcessorError(f"batch {claimed.batch_id}: the store failed: {exc}") from exc
         except duckdb.Error as exc:
             return self._reject_unexpected(facts, exc, stage="answer")
-        self._deliver_fresh(claimed, receipt, result_name)
+        self._deliver_fresh(claimed, receipt, result_name, stages=facts.stages)
         return _report(receipt)
 
     def _commit_without_answer(
@@ -393,13 +415,22 @@ class Processor:
             return f"{stem}.{claimed.batch_id}"
         return stem
 
-    def _deliver_fresh(self, claimed: Claimed, receipt: Receipt, result_name: str | None) -> None:
+    def _deliver_fresh(
+        self,
+        claimed: Claimed,
+        receipt: Receipt,
+        result_name: str | None,
+        *,
+        stages: Stages | None = None,
+    ) -> None:
         entry = ledger.find(self.connection, claimed.batch_id)
         assert entry is not None, "delivery follows the commit"
         self._deliver(claimed, entry)
         log.info(
             "batch %s finished: %s, %d rows", claimed.batch_id, receipt.status.value, receipt.rows
         )
+        if stages is not None and stages.seconds:
+            log.info("batch %s stages: %s", claimed.batch_id, stages)
 
     def _deliver(self, claimed: Claimed, entry: ledger.Entry) -> None:
         """Idempotent: result, then receipt, then audit, archive, and the work folder goes."""
@@ -427,6 +458,34 @@ class Processor:
         shutil.rmtree(work_dir)
 
 
+class Stages:
+    """Seconds a batch spent per stage (read, validate, join, ...), for its last log line."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def timing(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+    def timed(self, stage: str, items: Iterable[T]) -> Iterator[T]:
+        """``items`` as they come, the time spent producing them counted to ``stage``."""
+        iterator = iter(items)
+        while True:
+            with self.timing(stage):
+                item = next(iterator, None)
+            if item is None:
+                return
+            yield item
+
+    def __str__(self) -> str:
+        return ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in self.seconds.items())
+
+
 @dataclass(frozen=True)
 class _Facts:
     """What is known of a claimed file before it is answered."""
@@ -437,6 +496,7 @@ class _Facts:
     file_format: str
     dry_run: bool
     output_base: str
+    stages: Stages = field(default_factory=Stages)
 
 
 @dataclass
