@@ -79,6 +79,7 @@ class Measurement:
     seconds: float
     peak_rss_mb: float | None
     batch_seconds: float | None = None  # from the log: batch started -> finished
+    stages: dict[str, float] = field(default_factory=dict)  # from the log: seconds per stage
     check: str = "ok"
     # 1-minute load average when the step ended: above nproc, other work shared the CPUs.
     load_average: float = field(default_factory=lambda: round(os.getloadavg()[0], 2))
@@ -289,7 +290,7 @@ def measure_linkreg(inputs: Inputs, fmt: str, root: Path) -> list[Measurement]:
         measurements.append(
             Measurement(
                 inputs.links, fmt, step, "linkreg", rows, seconds, peak,
-                batch_seconds=_batch_seconds(log), check=check,
+                batch_seconds=_batch_seconds(log), stages=_stages(log), check=check,
             )
         )  # fmt: skip
     return measurements
@@ -328,6 +329,19 @@ def _batch_seconds(log: Path) -> float | None:
     if len(moments) < 2:
         return None
     return (moments["finished"] - moments["started"]).total_seconds()
+
+
+def _stages(log: Path) -> dict[str, float]:
+    """The batch's 'stages: read 0.26 s, validate 0.69 s, ...' log line as a dict."""
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("{"):
+            event = json.loads(line)["event"]
+            if event.startswith("batch ") and " stages: " in event:
+                parts = event.split(" stages: ", 1)[1].split(", ")
+                return {
+                    part.rsplit(" ", 2)[0]: float(part.rsplit(" ", 2)[1]) for part in parts
+                }
+    return {}
 
 
 # ---------------------------------------------------------------- one size, the report
@@ -394,6 +408,17 @@ def print_tables(report: Report, console: Console) -> None:
             f"{m.seconds / floor.seconds:.1f}" if floor else "-", m.check,
         )  # fmt: skip
     console.print(table)
+    stages = Table(title="linkreg: seconds per stage inside the batch (from its log)")
+    names = list(dict.fromkeys(name for m in report.measurements for name in m.stages))
+    for name in ("links", "format", "step", *names):
+        stages.add_column(name, justify="left" if name in ("format", "step") else "right")
+    for m in report.measurements:
+        if m.kind == "linkreg" and m.stages:
+            stages.add_row(
+                f"{m.links:,}", m.file_format, m.step,
+                *(f"{m.stages[name]:.2f}" if name in m.stages else "-" for name in names),
+            )  # fmt: skip
+    console.print(stages)
     grown = growth(report.measurements)
     if grown:
         table = Table(title="growth: time at the larger size / time at the smaller")

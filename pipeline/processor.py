@@ -258,7 +258,7 @@ class Processor:
                 with stages.timing("write"):
                     result.write(in_order)
                     answered.count(in_order)
-                with stages.timing("audit (beyond the write)"):
+                with stages.timing("audit wait"):
                     audited.result()
                 answered.rows += chunk.height
                 if self.progress is not None:
