@@ -199,6 +199,7 @@ class ConsultationWriter:
         self._at = pa.scalar(at, type=pa.timestamp("us", tz="UTC"))
 
     def write(self, joined: pa.Table) -> None:
+        """Appends the joined rows of a chunk (``LookupAnswers.joined``)."""
         rows = joined.num_rows
         found = pc.equal(joined["status"], "FOUND")
         zeros = pa.repeat(pa.scalar(0, pa.int8()), rows)
@@ -206,13 +207,21 @@ class ConsultationWriter:
             name: pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string()))
             for name, value in self._constants.items()
         }
+        nothing = pa.nulls(rows, pa.string())
+        if self._constants["operation"] == "lookup-insz":
+            asked = {
+                "insz": pc.coalesce(joined["replaced_insz"], joined["insz"]),
+                "country": joined["asked_country"],
+                "foreign_key": nothing,
+            }
+        else:
+            asked = {"insz": nothing, "country": joined["country"],
+                     "foreign_key": joined["foreign_key"]}  # fmt: skip
         columns |= {
             "at": pa.repeat(self._at, rows),
             "row": joined["row"],
-            "insz": joined["asked_insz"],
-            "country": joined["asked_country"],
+            **asked,
             "key_type": joined["asked_key_type"],
-            "foreign_key": joined["asked_key"],
             "as_of": joined["as_of_d"],
             "recorded_at": joined["recorded_at_ts"],
             "found": found,

@@ -6,6 +6,7 @@ import datetime as dt
 import time
 
 import duckdb
+import polars as pl
 import pytest
 
 from pipeline.admin import replace_insz, resolve_report, review_queue
@@ -177,6 +178,8 @@ def test_replaced_insz_answers_with_the_new_number(linked, drop, run):
     assert result.select("status", "reason", "insz", "foreign_key").rows() == [
         ("FOUND", "INSZ_REPLACED", INSZ_2001, "P1234567")
     ]
+    [audit] = (linked / "audit").rglob("*.parquet")  # the old number was asked, the new answered
+    assert pl.read_parquet(audit).select("insz", "found_insz").rows() == [(INSZ_BIS, INSZ_2001)]
     drop("RVA", "create", "old.csv", LINK + f"{INSZ_BIS},NL,PASSPORT,NP5555555,,\n")
     run()
     assert result_csv(linked, "RVA", "create", "old")["reason"].to_list() == ["INSZ_REPLACED"]

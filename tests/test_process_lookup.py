@@ -119,6 +119,18 @@ def test_lookups_are_audited(loaded, drop, run):
     assert pl.read_parquet(files[0])["at"][0].date() <= dt.datetime.now(dt.UTC).date()
 
 
+def test_lookup_key_audit_names_the_key_and_the_insz_answered(loaded, drop, run):
+    drop("RVA", "lookup-key", "keys.csv", f"country,foreign_key\nnl,{BSN_A}\nNL,999999999\n")
+    [report] = run()
+    [audit] = (loaded / "audit").rglob(f"{report.batch_id}.parquet")
+    assert pl.read_parquet(audit).select(
+        "operation", "row", "insz", "country", "foreign_key", "found", "found_insz"
+    ).sort("row").rows() == [
+        ("lookup-key", 1, None, "NL", BSN_A, True, INSZ_1990),
+        ("lookup-key", 2, None, "NL", "999999999", False, None),
+    ]
+
+
 def test_header_only_file_is_answered_with_an_empty_result(loaded, drop, run):
     drop("RVA", "lookup-insz", "empty.csv", "insz\n")
     run()

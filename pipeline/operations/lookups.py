@@ -22,9 +22,10 @@ from pipeline.operations.sql import insz_text, known_at, valid_on
 REPLACED_MESSAGE = "this INSZ was replaced: the answer is the links of the new INSZ"
 LOOKUPS = frozenset({Operation.LOOKUP_INSZ, Operation.LOOKUP_KEY})
 
-# What was asked, next to the answer columns, for the consultation audit (not in the result).
-ASKED_COLUMNS = ("asked_insz", "asked_country", "asked_key_type", "asked_key", "as_of_d",
-                 "recorded_at_ts")  # fmt: skip
+# What was asked and the answer does not show, for the consultation audit (not in the result):
+# the filters, and the INSZ asked when it was replaced (the answer shows the new one). A key
+# asked is the key answered: a found link has that country and key, a row not found echoes it.
+ASKED_COLUMNS = ("replaced_insz", "asked_country", "asked_key_type", "as_of_d", "recorded_at_ts")
 
 _CHUNK = "lookup_chunk"
 _ARROW_BATCH = 1 << 22
@@ -43,12 +44,13 @@ class LookupAnswers:
         One integer key (row and link id both fit in 32 bits) sorts faster than two columns, and
         a frame in one piece gathers several times faster than one in pieces.
         """
-        joined = pl.from_arrow(self.joined.select([*RESULT_COLUMNS, "link_id"]))
-        assert isinstance(joined, pl.DataFrame)
+        joined = self.joined.select([*RESULT_COLUMNS, "link_id"])
         rejected = self.rejected.with_columns(pl.lit(None, pl.Int64).alias("link_id"))
-        rows = pl.concat([joined, rejected.select(joined.columns)], how="vertical_relaxed")
+        both = pa.concat_tables([joined, rejected.to_arrow().cast(joined.schema)])
+        rows = pl.from_arrow(both, rechunk=True)  # the one copy
+        assert isinstance(rows, pl.DataFrame)
         order = pl.col("row") * (1 << 32) + pl.col("link_id").fill_null(0)
-        return rows.rechunk().sort(order).select(RESULT_COLUMNS)
+        return rows.sort(order).select(RESULT_COLUMNS)
 
 
 def lookup_answers(
@@ -66,14 +68,13 @@ def lookup_answers(
     ``INSZ_REPLACED``. ``lookup-key``: the INSZ linked to each foreign key of a country,
     optionally of one key type. Rejected rows echo their normalised values.
     """
-    valid = rows.filter(pl.col("reason").is_null())
     rejected = rows.filter(pl.col("reason").is_not_null()).select(
         "row", "ref", pl.lit(Status.REJECTED.value).alias("status"), "reason", "message",
         "insz", "country", "key_type", "foreign_key", "valid_from", "valid_to",
     )  # fmt: skip
-    connection.register(_CHUNK, valid)
+    connection.register(_CHUNK, rows)
     try:
-        query = _query(connection, valid, operation=operation)
+        query = _query(connection, rows, operation=operation)
         joined = connection.sql(query, params={"today": today}).to_arrow_table(_ARROW_BATCH)
     finally:
         connection.unregister(_CHUNK)
@@ -83,7 +84,8 @@ def lookup_answers(
 def _query(
     connection: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, operation: Operation
 ) -> str:
-    """The chunk's query; the filters a chunk does not use are left out, as they cost time."""
+    """The chunk's query for its valid rows; the filters no row of the chunk uses are left out,
+    as they cost time."""
     if operation is Operation.LOOKUP_INSZ:
         match = "l.insz = r.target_insz"
         if rows["country"].null_count() < rows.height:
@@ -114,9 +116,11 @@ def _query(
                coalesce(l.foreign_key, r.foreign_key) AS foreign_key,
                CAST(l.valid_from AS VARCHAR) AS valid_from,
                CAST(l.valid_to AS VARCHAR) AS valid_to,
-               r.insz AS asked_insz, r.country AS asked_country, r.key_type AS asked_key_type,
-               r.foreign_key AS asked_key, r.as_of_d, r.recorded_at_ts, l.link_id
+               CASE WHEN r.replaced THEN r.insz END AS replaced_insz,
+               r.country AS asked_country, r.key_type AS asked_key_type, r.as_of_d,
+               r.recorded_at_ts, l.link_id
         FROM asked r LEFT JOIN links l ON {match}
+        WHERE r.reason IS NULL
     """
 
 
