@@ -101,6 +101,10 @@ def _query(
     day = "coalesce(r.as_of_d, $today)" if rows["as_of_d"].null_count() < rows.height else "$today"
     match += f" AND {valid_on('l', day)}"
     replaced = operation is Operation.LOOKUP_INSZ and _has_replacements(connection)
+    if operation is Operation.LOOKUP_INSZ:  # a link found has the INSZ asked: no formatting
+        answered_insz = f"CASE WHEN r.replaced THEN {insz_text('r.target_insz')} ELSE r.insz END"
+    else:
+        answered_insz = f"CASE WHEN l.insz IS NOT NULL THEN {insz_text('l.insz')} END"
     return f"""
         WITH asked AS ({_asked(replaced=replaced)})
         SELECT r.row, r.ref,
@@ -108,9 +112,7 @@ def _query(
                    AS status,
                CASE WHEN r.replaced THEN '{Reason.INSZ_REPLACED}' END AS reason,
                CASE WHEN r.replaced THEN '{REPLACED_MESSAGE}' END AS message,
-               CASE WHEN l.insz IS NOT NULL THEN {insz_text("l.insz")}
-                    WHEN r.replaced THEN {insz_text("r.target_insz")}
-                    ELSE r.insz END AS insz,
+               {answered_insz} AS insz,
                coalesce(l.country, r.country) AS country,
                coalesce(l.key_type, r.key_type) AS key_type,
                coalesce(l.foreign_key, r.foreign_key) AS foreign_key,
