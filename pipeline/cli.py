@@ -10,21 +10,21 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn
-from rich.table import Table
 
 from pipeline import __version__
-from pipeline.admin import AdminError
 from pipeline.config import ConfigError, Settings, load_settings, resolve_root
-from pipeline.consult import LookupQuery, lookup
 from pipeline.lock import ProcessorBusy
 from pipeline.logs import configure
-from pipeline.processor import FileReport, ProcessorError, ProgressHook
-from pipeline.store import StoreError
+
+# Each command imports what it needs inside its body: `process` on an empty inbox, run by cron
+# every minute, then never loads validation, the readers, the administration tools or rich.
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pipeline.processor import FileReport, ProgressHook
 
 EXIT_PROCESSOR_FAILED = 1
 
@@ -52,10 +52,22 @@ def failures_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (ConfigError, StoreError, ProcessorBusy, ProcessorError) as exc:
+        except (ConfigError, ProcessorBusy) as exc:
             raise ProcessorFailed(str(exc)) from exc
-        except AdminError as exc:
-            raise click.ClickException(str(exc)) from exc
+        except click.ClickException:
+            raise
+        except Exception as exc:
+            # The other typed errors live in modules that are slow to import: they are looked
+            # up only once something went wrong.
+            from pipeline.admin import AdminError
+            from pipeline.processor import ProcessorError
+            from pipeline.store import StoreError
+
+            if isinstance(exc, StoreError | ProcessorError):
+                raise ProcessorFailed(str(exc)) from exc
+            if isinstance(exc, AdminError):
+                raise click.ClickException(str(exc)) from exc
+            raise
 
     return wrapper
 
@@ -165,6 +177,8 @@ def lookup_command(
     recorded_at: str | None,
 ) -> None:
     """Show the links of one INSZ, or the INSZ of one foreign key."""
+    from pipeline.consult import LookupQuery, lookup
+
     if (insz is None) == (foreign_key is None):
         raise click.UsageError("give either --insz, or --country with --key")
     if foreign_key is not None and country is None:
@@ -205,6 +219,9 @@ def terminal_progress() -> Iterator[ProgressHook | None]:
     if not sys.stderr.isatty():
         yield None
         return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn
+
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -225,11 +242,15 @@ def terminal_progress() -> Iterator[ProgressHook | None]:
 
 def _console() -> Console:
     """Wide enough for the identifiers: a truncated key is worse than a wrapped line."""
+    from rich.console import Console
+
     return Console(file=sys.stdout, width=max(Console().width, 160))
 
 
 def print_frame(frame: Any, *, title: str) -> None:
     """A polars frame as a table, leaving out columns that are empty on every row."""
+    from rich.table import Table
+
     shown = [name for name in frame.columns if frame[name].null_count() < frame.height]
     table = Table(*shown, title=title)
     for row in frame.select(shown).iter_rows():
@@ -239,6 +260,8 @@ def print_frame(frame: Any, *, title: str) -> None:
 
 def print_reports(reports: list[FileReport]) -> None:
     """The summary table of a pass: one line per file."""
+    from rich.table import Table
+
     table = Table("institution", "operation", "file", "receipt", "rows", "answers")
     for report in reports:
         answers = ", ".join(f"{k} {v}" for k, v in report.counts.get("status", {}).items())
@@ -362,6 +385,8 @@ def status(root: Path | None, limit: int, as_json: bool) -> None:
     """The last batches and the files waiting in the inbox."""
     import json
     from dataclasses import asdict
+
+    from rich.table import Table
 
     from pipeline.status import last_batches, waiting_files
 

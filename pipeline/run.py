@@ -3,26 +3,40 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import shutil
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pipeline.config import Settings
 from pipeline.intake import SettleTracker, claim, scan_inbox
 from pipeline.lock import ProcessorLock
-from pipeline.processor import FileReport, Processor, ProgressHook, utc_now
 from pipeline.store import StoreOptions, opened
-from pipeline.validation import Rules
-from schemas.countries import load_country_aliases
-from schemas.formats import load_catalogue
+
+# The processor (validation, readers, writers) and the rules are imported and loaded when a
+# pass first has a file to answer: a pass over an empty inbox, run by cron every minute, only
+# opens the store and looks at the folders.
+if TYPE_CHECKING:
+    import duckdb
+
+    from pipeline.processor import FileReport, Processor, ProgressHook
+    from pipeline.validation import Rules
 
 log = logging.getLogger(__name__)
+
+# The clock of a pass, unless a test sets one.
+utc_now = functools.partial(dt.datetime.now, dt.UTC)
 
 
 def load_rules(settings: Settings, *, today: dt.date) -> Rules:
     """The catalogue and aliases as they are now on disk: a data change takes effect next run."""
+    from pipeline.validation import Rules
+    from schemas.countries import load_country_aliases
+    from schemas.formats import load_catalogue
+
     return Rules(
         reference_date=today,
         catalogue=load_catalogue(
@@ -51,16 +65,16 @@ def process_inbox(
 ) -> list[FileReport]:
     """One pass: recover the work area, wait for files to settle, answer each complete file."""
     settle = settings.settle_seconds if settle_seconds is None else settle_seconds
+    today = dt.date.today()
     with ProcessorLock(settings.work), opened(store_options(settings)) as connection:
-        processor = Processor(
-            settings,
-            connection,
-            load_rules(settings, today=dt.date.today()),
-            dry_run=dry_run,
-            clock=clock,
-            progress=progress,
-        )
-        reports = processor.recover()
+
+        @functools.cache
+        def processor() -> Processor:  # built when a file first needs it
+            return _new_processor(
+                settings, connection, today=today, dry_run=dry_run, clock=clock, progress=progress
+            )
+
+        reports = processor().recover() if _interrupted_work(settings) else []
         tracker = SettleTracker(settle)
         ready = tracker.ready(scan_inbox(settings, now=clock()), monotonic=time.monotonic())
         if settle > 0:
@@ -69,9 +83,30 @@ def process_inbox(
         for drop in ready:
             claimed = claim(drop, settings, now=clock())
             if claimed is not None:
-                reports.append(processor.process(claimed))
+                reports.append(processor().process(claimed))
         prune_audit(settings, today=clock().date())
         return reports
+
+
+def _new_processor(
+    settings: Settings,
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    today: dt.date,
+    dry_run: bool = False,
+    clock: Callable[[], dt.datetime],
+    progress: ProgressHook | None,
+) -> Processor:
+    """A processor over the open store, with the rules as they are on disk now."""
+    from pipeline.processor import Processor
+
+    rules = load_rules(settings, today=today)
+    return Processor(settings, connection, rules, dry_run=dry_run, clock=clock, progress=progress)
+
+
+def _interrupted_work(settings: Settings) -> bool:
+    """Claimed files that a crash left in the work area (``Processor.recover`` finishes them)."""
+    return settings.work.is_dir() and any(path.is_dir() for path in settings.work.iterdir())
 
 
 def prune_audit(settings: Settings, *, today: dt.date) -> int:
@@ -103,8 +138,8 @@ def watch_inbox(
     with ProcessorLock(settings.work), opened(store_options(settings)) as connection:
         tracker = SettleTracker(settings.settle_seconds)
         today = dt.date.today()
-        processor = Processor(
-            settings, connection, load_rules(settings, today=today), clock=clock, progress=progress
+        processor = _new_processor(
+            settings, connection, today=today, clock=clock, progress=progress
         )
         for report in processor.recover():
             on_report(report)

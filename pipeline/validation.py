@@ -5,16 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import pandera.polars as pa
 import polars as pl
 
 from pipeline.contract import Operation, Reason
 from schemas.countries import normalise_country
-from schemas.dates import parse_date, parse_timestamp
 from schemas.formats import Catalogue, apply_key_formats
-from schemas.insz import insz_as_integer, normalise_insz
-from schemas.requests import REASON_ORDER, bind
+from schemas.insz import normalise_insz
+from schemas.requests import READINGS, REASON_ORDER, bind
 
 # The uniform shape of a validated chunk, whatever the operation: absent columns are null.
 STAGED_SCHEMA: dict[str, pl.DataType] = {
@@ -47,6 +47,10 @@ _TEXT_COLUMNS = (
     "recorded_at",
     "change_reason",
 )
+# Codes, dates and reasons take few distinct values: they are normalised (and read) once per
+# distinct value, then put on their rows; INSZ and foreign keys are normalised row by row.
+_FEW_VALUES = tuple(name for name in _TEXT_COLUMNS if name not in ("insz", "foreign_key"))
+_MANY_DISTINCT = 16  # rows per distinct value below which a column is normalised row by row
 
 _MESSAGES: dict[Reason, str] = {
     Reason.INVALID_INSZ: "not a valid national register or BIS number",
@@ -76,21 +80,87 @@ def validate_chunk(chunk: pl.DataFrame, *, operation: Operation, rules: Rules) -
 
 
 def normalise(chunk: pl.DataFrame, *, rules: Rules) -> pl.DataFrame:
-    """Trims, strips INSZ separators, upper-cases codes, normalises keys by their format rule."""
+    """Trims, strips INSZ separators, upper-cases codes, reads what the checks decide from
+    (``schemas.requests.READINGS``), normalises keys by their format rule."""
     frame = chunk.rename({"reason": "change_reason"}) if "reason" in chunk.columns else chunk
-    missing = [name for name in _TEXT_COLUMNS if name not in frame.columns]
-    frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
-    if "ref" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("ref"))
-    trimmed = [
-        _blank_to_null(pl.col(name).cast(pl.String).str.strip_chars()) for name in _TEXT_COLUMNS
+    # Absent columns, and columns empty on every row, become null constants and are left
+    # alone: string functions cost as much over nulls as over values.
+    empty = [
+        name
+        for name in _TEXT_COLUMNS
+        if name not in frame.columns or frame[name].null_count() == frame.height
     ]
-    frame = frame.with_columns(trimmed).with_columns(
-        normalise_insz(pl.col("insz")).alias("insz"),
-        normalise_country(pl.col("country"), aliases=rules.country_aliases).alias("country"),
-        pl.col("key_type").str.to_uppercase().alias("key_type"),
+    frame = frame.with_columns(
+        *(pl.lit(None, pl.String).alias(name) for name in empty),
+        *(
+            pl.lit(None, READINGS[name].dtype).alias(READINGS[name].name)
+            for name in empty
+            if name in READINGS
+        ),
     )
+    if "ref" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.String).alias("ref"))
+    if "insz" not in empty:
+        frame = frame.with_columns(_insz_and_number(frame["insz"]))
+    if "foreign_key" not in empty:
+        frame = frame.with_columns(_trimmed(frame["foreign_key"]))
+    for name in _FEW_VALUES:
+        if name not in empty:
+            frame = frame.with_columns(_by_distinct_value(frame[name], _outputs(name, rules)))
     return apply_key_formats(frame, catalogue=rules.catalogue)
+
+
+def _insz_and_number(raw: pl.Series) -> list[pl.Series]:
+    """The INSZ normalised, and its number (``READINGS["insz"]``). Most INSZ arrive as 11
+    digits, which the normalisation leaves as they are: it runs over the others only."""
+    reading = READINGS["insz"]
+    insz, number = pl.col("insz"), pl.col(reading.name)
+    frame = (
+        raw.cast(pl.String).to_frame("insz").with_columns(reading.read(insz).alias(reading.name))
+    )
+    others = frame.select((number.is_null() & insz.is_not_null()).arg_true()).to_series()
+    if not others.len():
+        return frame.get_columns()
+    fixed = (
+        frame[others]
+        .lazy()
+        .with_columns(normalise_insz(insz))
+        .with_columns(reading.read(insz).alias(reading.name))
+        .collect()
+    )
+    return [frame[name].scatter(others, fixed[name]) for name in frame.columns]
+
+
+def _trimmed(text: pl.Series) -> pl.Series:
+    """Trimmed, empty made null, row by row."""
+    stripped = text.cast(pl.String).str.strip_chars()
+    return stripped.to_frame().select(_blank_to_null(pl.col(text.name))).to_series()
+
+
+def _outputs(name: str, rules: Rules) -> dict[str, pl.Expr]:
+    """What one text column gives, from its text as sent: its normalised text, and its reading."""
+    text = pl.col(name).cast(pl.String)
+    if name == "country":
+        normalised = normalise_country(text, aliases=rules.country_aliases)
+    elif name == "key_type":
+        normalised = _blank_to_null(text.str.strip_chars()).str.to_uppercase()
+    else:
+        normalised = _blank_to_null(text.str.strip_chars())
+    outputs = {name: normalised}
+    if name in READINGS:
+        outputs[READINGS[name].name] = READINGS[name].read(normalised)
+    return outputs
+
+
+def _by_distinct_value(column: pl.Series, outputs: dict[str, pl.Expr]) -> list[pl.Series]:
+    """``outputs``, expressions over ``column``, computed once per distinct value and put on
+    the rows: one hash lookup per row costs less than string functions per row. Not when most
+    values differ (free text, garbage): the lookup would then cost several times more."""
+    if cast(int, column.approx_n_unique()) > column.len() // _MANY_DISTINCT:
+        return column.to_frame().select(**outputs).get_columns()
+    distinct = column.unique(maintain_order=True).drop_nulls()
+    table = distinct.to_frame().select(**outputs).to_struct()
+    return column.replace_strict(distinct, table, default=None).struct.unnest().get_columns()
 
 
 def _blank_to_null(text: pl.Expr) -> pl.Expr:
@@ -119,6 +189,39 @@ def _failures(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> pl.DataFra
 
 
 def _staged(frame: pl.DataFrame, failures: pl.DataFrame, *, catalogue: Catalogue) -> pl.DataFrame:
+    first = _first_failures(failures, frame=frame, catalogue=catalogue)
+    reason = _at_rows(first["reason"], rows=first["index"], height=frame.height)
+    message = _at_rows(first["message"], rows=first["index"], height=frame.height)
+    valid = pl.col("reason").is_null()
+    return (
+        frame.with_columns(reason, message)
+        .select(
+            pl.col("row").cast(pl.Int64),
+            pl.col("ref").cast(pl.String),
+            "reason",
+            "message",
+            "insz",
+            pl.when(valid).then(pl.col(READINGS["insz"].name)).alias("insz_int"),
+            "country",
+            "key_type",
+            "foreign_key",
+            "valid_from",
+            "valid_to",
+            "valid_from_d",
+            "valid_to_d",
+            "as_of_d",
+            "recorded_at_ts",
+            "change_reason",
+        )
+        .cast(STAGED_SCHEMA)  # type: ignore[arg-type]
+    )
+
+
+def _first_failures(
+    failures: pl.DataFrame, *, frame: pl.DataFrame, catalogue: Catalogue
+) -> pl.DataFrame:
+    """(index, reason, message) of each row that failed, by the first of its failures in
+    ``REASON_ORDER``; the messages are written for those rows only."""
     rank = {reason.value: position for position, reason in enumerate(REASON_ORDER)}
     first = (
         failures.with_columns(
@@ -126,15 +229,9 @@ def _staged(frame: pl.DataFrame, failures: pl.DataFrame, *, catalogue: Catalogue
         )
         .sort("index", "rank", "column")
         .unique("index", keep="first", maintain_order=True)
-        .select("index", "reason", pl.col("column").alias("failed_column"))
-    )
-    frame = (
-        frame.with_row_index("index")
-        .with_columns(pl.col("index").cast(pl.Int64))
-        .join(first, on="index", how="left", maintain_order="left")
     )
     reason = pl.col("reason")
-    column = pl.col("failed_column")
+    column = pl.col("column")
     message = (
         pl.when(reason == Reason.MISSING_VALUE.value)
         .then(pl.format("`{}` is empty", _request_name(column)))
@@ -146,25 +243,16 @@ def _staged(frame: pl.DataFrame, failures: pl.DataFrame, *, catalogue: Catalogue
         .then(pl.format("`{}` is not a date YYYY-MM-DD that exists", column))
         .otherwise(reason.replace_strict(_messages(), default=None, return_dtype=pl.String))
     )
-    valid = reason.is_null()
-    return frame.select(
-        pl.col("row").cast(pl.Int64),
-        pl.col("ref").cast(pl.String),
-        reason,
-        message.alias("message"),
-        pl.col("insz"),
-        pl.when(valid).then(insz_as_integer(pl.col("insz"))).otherwise(None).alias("insz_int"),
-        "country",
-        "key_type",
-        "foreign_key",
-        "valid_from",
-        "valid_to",
-        parse_date(pl.col("valid_from")).alias("valid_from_d"),
-        parse_date(pl.col("valid_to")).alias("valid_to_d"),
-        parse_date(pl.col("as_of")).alias("as_of_d"),
-        parse_timestamp(pl.col("recorded_at")).alias("recorded_at_ts"),
-        "change_reason",
-    ).cast(STAGED_SCHEMA)  # type: ignore[arg-type]
+    return first.with_columns(frame["key_rule"].gather(first["index"])).select(
+        "index", "reason", message.alias("message")
+    )
+
+
+def _at_rows(values: pl.Series, *, rows: pl.Series, height: int) -> pl.Series:
+    """A column of ``height`` nulls with ``values`` at ``rows``: failures are few, so they are
+    put in place rather than joined back onto every row."""
+    column = pl.repeat(None, height, dtype=values.dtype, eager=True).alias(values.name)
+    return column.scatter(rows, values) if rows.len() else column
 
 
 def _request_name(column: pl.Expr) -> pl.Expr:

@@ -31,16 +31,13 @@ def parse_timestamp(text: pl.Expr) -> pl.Expr:
     )
 
 
-def is_valid_date(text: pl.Expr) -> pl.Expr:
-    """Empty passes (MISSING_VALUE is another check); text must parse as a date."""
-    return text.is_null() | parse_date(text).is_not_null()
+def is_valid_date(text: pl.Expr, parsed: pl.Expr) -> pl.Expr:
+    """Empty passes (MISSING_VALUE is another check); text must have parsed (``parse_date`` or
+    ``parse_timestamp``, whose result the caller keeps: parsing is the costly part)."""
+    return text.is_null() | parsed.is_not_null()
 
 
-def is_valid_timestamp(text: pl.Expr) -> pl.Expr:
-    return text.is_null() | parse_timestamp(text).is_not_null()
-
-
-def is_valid_period(valid_from: pl.Expr, valid_to: pl.Expr) -> pl.Expr:
-    """``valid_from`` not after ``valid_to``; open or unparseable ends pass here."""
-    start, end = parse_date(valid_from), parse_date(valid_to)
+def is_valid_period(start: pl.Expr, end: pl.Expr) -> pl.Expr:
+    """The parsed ``valid_from`` not after the parsed ``valid_to``; open or unparseable ends
+    pass here."""
     return start.is_null() | end.is_null() | (start <= end)

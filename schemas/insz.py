@@ -68,37 +68,40 @@ def is_valid_insz(expr: pl.Expr, *, reference_date: dt.date) -> pl.Expr:
     Agrees with ``stdnum.be.ssn.is_valid``, the 2000+ rule tried only when 2000+YY is not after
     the reference year (stdnum reads the clock there). Like stdnum, the day is not checked.
     """
-    number = pl.field("number")
+    text, number = pl.field("text"), pl.field("number")
     # Struct fields serve as local names, so that `expr` (often a whole normalisation) runs
     # once: polars' common-subexpression elimination would repeat it in every use of `number`.
     return (
         pl.struct(text=expr)
-        .struct.with_fields(number=_eleven_ascii_digits(pl.field("text")))
+        .struct.with_fields(number=insz_number(text))
         .struct.with_fields(
-            body=number // 100,
-            check=number % 100,
-            yy=number // 1_000_000_000,
-            month=number // 10_000_000 % 100,
+            verdict=pl.when(text.is_not_null()).then(
+                is_valid_insz_number(number, reference_date=reference_date)
+            )
         )
-        .struct.with_fields(verdict=_verdict(reference_year=reference_date.year))
         .struct.field("verdict")
         .name.keep()  # named after the input column, as the other checks are
     )
 
 
-def _eleven_ascii_digits(text: pl.Expr) -> pl.Expr:
-    # A regex first: str.to_integer would also take a sign, and only ASCII digits count.
-    return pl.when(text.str.contains(r"^[0-9]{11}$")).then(text.str.to_integer(strict=False))
+def insz_number(text: pl.Expr) -> pl.Expr:
+    """The number an INSZ written as 11 ASCII digits stands for; null for any other text."""
+    # Cheaper than a regex; the sign test because str.to_integer also takes `+1234567890`.
+    eleven = (text.str.len_bytes() == 11) & ~text.str.starts_with("+") & ~text.str.starts_with("-")
+    return pl.when(eleven).then(text.str.to_integer(dtype=pl.Int64, strict=False))
 
 
-def _verdict(*, reference_year: int) -> pl.Expr:
-    body, check, yy, month = map(pl.field, ["body", "check", "yy", "month"])
+def is_valid_insz_number(number: pl.Expr, *, reference_date: dt.date) -> pl.Expr:
+    """``is_valid_insz`` for the ``insz_number`` of the text: False (never null) for null."""
+    body, check = number // 100, number % 100
+    yy, month = number // 1_000_000_000, number // 10_000_000 % 100
     born_1900s = _check_digits(body) == check
-    born_2000s = (yy + 2000 <= reference_year) & (_check_digits(body + _BORN_2000S_PREFIX) == check)
+    born_2000s = (yy + 2000 <= reference_date.year) & (
+        _check_digits(body + _BORN_2000S_PREFIX) == check
+    )
     # National register months 0-12 (0 = unknown), BIS +20 (sex unknown) or +40 (sex known).
     month_ok = (month <= 12) | month.is_between(20, 32) | month.is_between(40, 52)
-    valid = (pl.field("number") > 0) & (born_1900s | born_2000s) & month_ok
-    return pl.when(pl.field("text").is_not_null()).then(valid.fill_null(False))
+    return ((number > 0) & (born_1900s | born_2000s) & month_ok).fill_null(False)
 
 
 def _check_digits(body: pl.Expr) -> pl.Expr:

@@ -2,8 +2,10 @@
 
 The models validate *normalised* frames (see ``pipeline.validation``): INSZ stripped of separators,
 country codes upper-cased with aliases replaced, foreign keys normalised by their format rule, which
-also adds the ``key_format_ok`` column. Every check is named after the row reason it produces, so a
-failure case maps straight onto a ``REJECTED`` row. Empty values pass every check but
+also adds the ``key_format_ok`` column, and the ``READINGS`` below: the INSZ as a number and the
+parsed dates, computed once per chunk (a check that parsed its own column would parse it again for
+every check and once more for the staged rows). Every check is named after the row reason it
+produces, so a failure case maps straight onto a ``REJECTED`` row. Empty values pass every check but
 ``MISSING_VALUE``, so each row gets one reason, the first in ``REASON_ORDER``.
 
 Checks that need run-time facts (the reference date of the INSZ century rule, the key-type list)
@@ -13,7 +15,9 @@ read them from class attributes that :func:`bind` sets on a subclass made for th
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import lru_cache
+from typing import NamedTuple
 
 import pandera.polars as pa
 import polars as pl
@@ -21,8 +25,8 @@ from pandera.polars import DataFrameModel, Field, PolarsData
 
 from pipeline.contract import Operation, Reason
 from schemas.countries import is_valid_country
-from schemas.dates import is_valid_date, is_valid_period, is_valid_timestamp
-from schemas.insz import is_valid_insz
+from schemas.dates import is_valid_date, is_valid_period, parse_date, parse_timestamp
+from schemas.insz import insz_number, is_valid_insz_number
 
 # The first failing check of a row names its reason.
 REASON_ORDER: tuple[Reason, ...] = (
@@ -35,6 +39,24 @@ REASON_ORDER: tuple[Reason, ...] = (
     Reason.INVALID_PERIOD,
     Reason.DUPLICATE_IN_FILE,
 )
+
+
+class Reading(NamedTuple):
+    """A value the checks decide from, read once per chunk from a normalised text column."""
+
+    name: str  # its column in the normalised frame
+    read: Callable[[pl.Expr], pl.Expr]  # from the normalised text; null where it does not parse
+    dtype: pl.DataType
+
+
+# By the text column they are read from.
+READINGS: dict[str, Reading] = {
+    "insz": Reading("insz_number", insz_number, pl.Int64()),
+    "valid_from": Reading("valid_from_d", parse_date, pl.Date()),
+    "valid_to": Reading("valid_to_d", parse_date, pl.Date()),
+    "as_of": Reading("as_of_d", parse_date, pl.Date()),
+    "recorded_at": Reading("recorded_at_ts", parse_timestamp, pl.Datetime("us", "UTC")),
+}
 
 
 def _column(data: PolarsData) -> pl.Expr:
@@ -53,9 +75,10 @@ class _Request(DataFrameModel):
 
     @classmethod
     def _insz_ok(cls, data: PolarsData) -> pl.LazyFrame:
+        number = pl.col(READINGS["insz"].name)
         return data.lazyframe.select(
             _column(data).is_null()
-            | is_valid_insz(_column(data), reference_date=cls._reference_date)
+            | is_valid_insz_number(number, reference_date=cls._reference_date)
         )
 
     @classmethod
@@ -77,15 +100,13 @@ def _key_format_ok(data: PolarsData) -> pl.LazyFrame:
 
 
 def _date_ok(data: PolarsData) -> pl.LazyFrame:
-    return data.lazyframe.select(is_valid_date(_column(data)))
-
-
-def _timestamp_ok(data: PolarsData) -> pl.LazyFrame:
-    return data.lazyframe.select(is_valid_timestamp(_column(data)))
+    """A date, or the ``recorded_at`` timestamp: its reading must have parsed."""
+    return data.lazyframe.select(is_valid_date(_column(data), pl.col(READINGS[data.key].name)))
 
 
 def _period_ok(data: PolarsData) -> pl.LazyFrame:
-    return data.lazyframe.select(is_valid_period(pl.col("valid_from"), pl.col("valid_to")))
+    start, end = pl.col(READINGS["valid_from"].name), pl.col(READINGS["valid_to"].name)
+    return data.lazyframe.select(is_valid_period(start, end))
 
 
 class LookupInszRequest(_Request):
@@ -119,7 +140,7 @@ class LookupInszRequest(_Request):
 
     @pa.check("recorded_at", name=Reason.INVALID_DATE.value)
     def recorded_at_timestamp(cls, data: PolarsData) -> pl.LazyFrame:
-        return _timestamp_ok(data)
+        return _date_ok(data)
 
 
 class LookupKeyRequest(_Request):
@@ -153,7 +174,7 @@ class LookupKeyRequest(_Request):
 
     @pa.check("recorded_at", name=Reason.INVALID_DATE.value)
     def recorded_at_timestamp(cls, data: PolarsData) -> pl.LazyFrame:
-        return _timestamp_ok(data)
+        return _date_ok(data)
 
 
 class _LinkRequest(_Request):

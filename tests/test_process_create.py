@@ -6,9 +6,16 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.admin import replace_insz
+from pipeline.config import load_settings
 from tests.conftest import BSN_A, BSN_B, INSZ_1990, INSZ_2001, INSZ_BIS, receipt, result_csv
 
 HEADER = "insz,country,key_type,foreign_key,valid_from,valid_to,ref\n"
+
+
+def store_rows(root: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(root / "data" / "linkreg.duckdb"), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
 
 
 def links_in_store(root: Path) -> list[tuple[object, ...]]:
@@ -143,3 +150,59 @@ def test_input_is_archived_and_work_area_left_empty(root, drop, run):
     assert len(archived) == 1 and report.batch_id in str(archived[0])
     assert [p.name for p in (root / "work").iterdir()] == [".lock"]
     assert not list((root / "inbox" / "KSZ" / "create").iterdir())
+
+
+def test_rows_that_concern_only_themselves_and_contested_rows_in_one_file(root, drop, run):
+    """Each way a row can depend on the store or on other rows, beside plain new links."""
+    drop(
+        "KSZ",
+        "create",
+        "base.csv",
+        HEADER + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2020-01-01,,\n"
+        f"{INSZ_BIS},FR,PASSPORT,P1234567,,,\n",
+    )
+    run()
+    replace_insz(load_settings(root), old=INSZ_BIS, new=INSZ_2001, institution="KSZ")
+    next_id = store_rows(root, "SELECT next_link_id FROM store_state")[0][0]
+    rows = [
+        f"{INSZ_2001},NL,PASSPORT,NP1111111,,,new",
+        f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2021-01-01,,exists",
+        f"{INSZ_2001},NL,TAX_NUMBER,{BSN_A},,,owned-in-store",
+        f"{INSZ_BIS},FR,PASSPORT,P7654321,,,replaced",
+        f"{INSZ_1990},NL,TAX_NUMBER,{BSN_B},2022-01-01,,overlaps-store",
+        f"{INSZ_2001},FR,PASSPORT,P2222222,,,first",
+        f"{INSZ_2001},FR,PASSPORT,P2222222,,,again",
+        f"{INSZ_1990},FR,PASSPORT,P2222222,,,owned-in-file",
+        f"{INSZ_2001},NL,NATIONAL_NUMBER,100000009,2024-01-01,2024-12-31,slot",
+        f"{INSZ_2001},NL,NATIONAL_NUMBER,100000010,2024-06-01,,overlaps-file",
+        "90010100124,NL,PASSPORT,NP3333333,,,invalid",
+    ]
+    drop("KSZ", "create", "mixed.csv", HEADER + "\n".join(rows) + "\n")
+    run()
+
+    result = result_csv(root, "KSZ", "create", "mixed")
+    assert result.select("ref", "status", "reason").rows() == [
+        ("new", "CREATED", None),
+        ("exists", "ALREADY_EXISTS", None),
+        ("owned-in-store", "CONFLICT", "KEY_LINKED_TO_OTHER_INSZ"),
+        ("replaced", "CONFLICT", "INSZ_REPLACED"),
+        ("overlaps-store", "CONFLICT", "PERIOD_OVERLAP"),
+        ("first", "CREATED", None),
+        ("again", "REJECTED", "DUPLICATE_IN_FILE"),
+        ("owned-in-file", "CONFLICT", "KEY_LINKED_TO_OTHER_INSZ"),
+        ("slot", "CREATED", None),
+        ("overlaps-file", "CONFLICT", "PERIOD_OVERLAP"),
+        ("invalid", "REJECTED", "INVALID_INSZ"),
+    ]
+    assert result["message"][1] == "the link exists with another period: use update to change it"
+    assert result["valid_from"][1] == "2020-01-01", "an existing link shows its stored period"
+    assert result["message"][6] == "the same link as row 6"
+    assert result.select("valid_from", "valid_to").row(8) == ("2024-01-01", "2024-12-31")
+    # A new link's id is the next id plus its row; the next id moves past the last row that was
+    # not rejected, whatever its status.
+    assert store_rows(
+        root,
+        "SELECT link_id, foreign_key FROM links WHERE change = 'CREATE' AND batch_id = ("
+        "SELECT max(batch_id) FROM batches WHERE file_name = 'mixed.csv') ORDER BY link_id",
+    ) == [(next_id, "NP1111111"), (next_id + 5, "P2222222"), (next_id + 8, "100000009")]
+    assert store_rows(root, "SELECT next_link_id FROM store_state") == [(next_id + 10,)]

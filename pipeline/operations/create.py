@@ -1,4 +1,12 @@
-"""``create``: new links, classified by joins against the store, then inserted in one statement."""
+"""``create``: new links, classified by joins against the store, then inserted in one statement.
+
+A mass load is mostly rows that concern nothing but themselves: a new key for an INSZ, named
+once in the file, unknown to the store. Such a row is simply CREATED. Only the ``contested`` rows
+(found by a few whole-file groupings and joins, which cost little when they find nothing) are
+classified one by one, in a narrow ``outcome`` table; ``answer`` and the insert then read
+``request`` once, beside ``outcome``. Wide copies of the staged rows are what made the load slow
+(and spill past DuckDB's memory limit), so none is made.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +15,7 @@ import datetime as dt
 import duckdb
 
 from pipeline.contract import Reason, Status
-from pipeline.operations.mutations import (
-    find_period_overlaps,
-    match_current_links,
-    reject_duplicates,
-)
-from pipeline.operations.sql import rejected_rows
+from pipeline.operations.mutations import find_period_overlaps
 
 MESSAGES = {
     Reason.KEY_LINKED_TO_OTHER_INSZ: "the foreign key is already linked to another INSZ",
@@ -28,62 +31,156 @@ def answer_create(connection: duckdb.DuckDBPyConnection) -> None:
     A foreign key belongs to one INSZ per country: its owner is the INSZ the store links it to,
     else the INSZ of the first row of the file that names it. Rows for any other INSZ clash.
     """
-    reject_duplicates(connection)
-    match_current_links(connection)
+    find_contested(connection)
+    classify_contested(connection)
+    messages = " ".join(f"WHEN '{reason}' THEN '{text}'" for reason, text in MESSAGES.items())
+    # A row without an outcome is REJECTED by validation, or CREATED; a duplicate is REJECTED
+    # and echoes the request like any rejected row; a CONFLICT is told why; ALREADY_EXISTS
+    # shows the stored period.
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE answer AS
+        SELECT r.row, r.ref,
+               CASE WHEN r.reason IS NOT NULL THEN '{Status.REJECTED}'
+                    ELSE coalesce(o.status, '{Status.CREATED}') END AS status,
+               coalesce(r.reason, o.reason) AS reason,
+               CASE WHEN r.reason IS NOT NULL THEN r.message
+                    WHEN o.reason = '{Reason.DUPLICATE_IN_FILE}'
+                         THEN 'the same link as row ' || o.first_row
+                    WHEN o.reason IS NOT NULL THEN CASE o.reason {messages} END
+                    WHEN o.status = '{Status.ALREADY_EXISTS}'
+                         AND (o.stored_from IS DISTINCT FROM r.valid_from_d
+                              OR o.stored_to IS DISTINCT FROM r.valid_to_d)
+                         THEN 'the link exists with another period: use update to change it'
+               END AS message,
+               r.insz, r.country, r.key_type, r.foreign_key,
+               CASE WHEN r.reason IS NOT NULL OR o.status = '{Status.REJECTED}' THEN r.valid_from
+                    WHEN o.status = '{Status.ALREADY_EXISTS}' THEN CAST(o.stored_from AS VARCHAR)
+                    ELSE CAST(r.valid_from_d AS VARCHAR) END AS valid_from,
+               CASE WHEN r.reason IS NOT NULL OR o.status = '{Status.REJECTED}' THEN r.valid_to
+                    WHEN o.status = '{Status.ALREADY_EXISTS}' THEN CAST(o.stored_to AS VARCHAR)
+                    ELSE CAST(r.valid_to_d AS VARCHAR) END AS valid_to
+        FROM request r LEFT JOIN outcome o USING (row)
+        """
+    )
+
+
+def find_contested(connection: duckdb.DuckDBPyConnection) -> None:
+    """``contested``: the valid rows whose answer depends on more than the row itself, with why.
+
+    A row's key (country and foreign key) may be named by another row of the file (a duplicate,
+    or a second INSZ for the key) or by a current link; for a one-at-a-time key type, its slot
+    (INSZ, country and key type) may be taken by another row or link (an overlap); its INSZ may
+    have been replaced. The flags let each later step look only at the rows it concerns.
+    """
+    connection.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE contested AS
+        WITH valid AS (
+            SELECT row, insz_int, country, key_type, foreign_key, valid_from_d, valid_to_d,
+                   key_type IN (SELECT key_type FROM exclusive_key_types) AS one_at_a_time
+            FROM request WHERE reason IS NULL
+        ),
+        shared_keys AS (
+            SELECT country, foreign_key FROM valid GROUP BY ALL HAVING count(*) > 1
+        ),
+        shared_slots AS (
+            SELECT insz_int, country, key_type FROM valid WHERE one_at_a_time
+            GROUP BY ALL HAVING count(*) > 1
+        ),
+        flagged AS (
+            SELECT v.* EXCLUDE (one_at_a_time),
+                   EXISTS (SELECT 1 FROM shared_keys k
+                           WHERE k.country = v.country AND k.foreign_key = v.foreign_key
+                   ) AS key_in_file,
+                   EXISTS (SELECT 1 FROM links l
+                           WHERE l.recorded_to IS NULL AND l.country = v.country
+                             AND l.foreign_key = v.foreign_key
+                   ) AS key_in_store,
+                   v.one_at_a_time AND EXISTS (
+                       SELECT 1 FROM shared_slots k
+                       WHERE k.insz_int = v.insz_int AND k.country = v.country
+                         AND k.key_type = v.key_type
+                   ) AS slot_in_file,
+                   v.one_at_a_time AND EXISTS (
+                       SELECT 1 FROM links l
+                       WHERE l.recorded_to IS NULL AND l.insz = v.insz_int
+                         AND l.country = v.country AND l.key_type = v.key_type
+                   ) AS slot_in_store,
+                   EXISTS (SELECT 1 FROM insz_replacements x WHERE x.old_insz = v.insz_int
+                   ) AS insz_replaced
+            FROM valid v
+        )
+        SELECT * FROM flagged
+        WHERE key_in_file OR key_in_store OR slot_in_file OR slot_in_store OR insz_replaced
+        """
+    )
+
+
+def classify_contested(connection: duckdb.DuckDBPyConnection) -> None:
+    """``outcome``: each contested row with its status, its reason and the stored link it names.
+
+    The same link earlier in the file makes a row a duplicate (REJECTED, ``first_row`` says
+    which). The current links with a row's key give, in one join, the key's owner in the store
+    and the link the row names, if it exists; the file's owner of a key matters only where
+    rows of the file give it to two INSZ; overlaps are looked for only in taken slots.
+    """
     connection.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE outcome AS
-        WITH store_owner AS (
-            SELECT l.country, l.foreign_key, min(l.insz) AS insz
-            FROM links l SEMI JOIN matched m
-              ON l.country = m.country AND l.foreign_key = m.foreign_key
-            WHERE l.recorded_to IS NULL
-            GROUP BY ALL
+        WITH repeated AS (
+            SELECT insz_int, country, key_type, foreign_key, min(row) AS first_row
+            FROM contested WHERE key_in_file GROUP BY ALL HAVING count(*) > 1
+        ),
+        stored AS (
+            SELECT row, min(insz) AS owner, max(link_id) FILTER (named) AS link_id,
+                   max(valid_from) FILTER (named) AS stored_from,
+                   max(valid_to) FILTER (named) AS stored_to
+            FROM (
+                SELECT c.row, l.insz, l.link_id, l.valid_from, l.valid_to,
+                       l.insz = c.insz_int AND l.key_type = c.key_type AS named
+                FROM contested c
+                JOIN links l
+                  ON l.recorded_to IS NULL AND l.country = c.country
+                 AND l.foreign_key = c.foreign_key
+                WHERE c.key_in_store
+            )
+            GROUP BY row
+        ),
+        matched AS (
+            SELECT c.*, d.first_row, coalesce(c.row <> d.first_row, false) AS duplicate,
+                   s.owner AS store_owner, s.link_id, s.stored_from, s.stored_to
+            FROM contested c
+            LEFT JOIN repeated d USING (insz_int, country, key_type, foreign_key)
+            LEFT JOIN stored s USING (row)
         ),
         file_owner AS (
             SELECT country, foreign_key, arg_min(insz_int, row) AS insz
-            FROM matched WHERE NOT insz_replaced GROUP BY ALL
+            FROM matched WHERE key_in_file AND NOT insz_replaced AND NOT duplicate
+            GROUP BY ALL HAVING min(insz_int) <> max(insz_int)
         )
         SELECT m.*, m.valid_from_d AS new_from, m.valid_to_d AS new_to,
-               CASE WHEN m.insz_replaced THEN '{Reason.INSZ_REPLACED}'
-                    WHEN coalesce(s.insz, f.insz) <> m.insz_int
-                    THEN '{Reason.KEY_LINKED_TO_OTHER_INSZ}' END AS conflict,
-               CASE WHEN conflict IS NOT NULL THEN '{Status.CONFLICT}'
+               CASE WHEN m.duplicate THEN '{Reason.DUPLICATE_IN_FILE}'
+                    WHEN m.insz_replaced THEN '{Reason.INSZ_REPLACED}'
+                    WHEN coalesce(m.store_owner, f.insz) <> m.insz_int
+                    THEN '{Reason.KEY_LINKED_TO_OTHER_INSZ}' END AS reason,
+               CASE WHEN m.duplicate THEN '{Status.REJECTED}'
+                    WHEN reason IS NOT NULL THEN '{Status.CONFLICT}'
                     WHEN m.link_id IS NOT NULL THEN '{Status.ALREADY_EXISTS}'
                     ELSE '{Status.CREATED}' END AS status
         FROM matched m
         LEFT JOIN file_owner f USING (country, foreign_key)
-        LEFT JOIN store_owner s USING (country, foreign_key)
         """
     )
     find_period_overlaps(
-        connection, candidates=f"SELECT * FROM outcome WHERE status = '{Status.CREATED}'"
+        connection,
+        candidates=f"""SELECT * FROM outcome WHERE status = '{Status.CREATED}'
+                       AND (slot_in_file OR slot_in_store)""",
     )
     connection.execute(
         f"""
-        UPDATE outcome SET status = '{Status.CONFLICT}', conflict = '{Reason.PERIOD_OVERLAP}'
+        UPDATE outcome SET status = '{Status.CONFLICT}', reason = '{Reason.PERIOD_OVERLAP}'
         WHERE row IN (SELECT row FROM overlapping)
-        """
-    )
-    messages = " ".join(f"WHEN '{reason}' THEN '{text}'" for reason, text in MESSAGES.items())
-    connection.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE answer AS
-        SELECT row, ref, status, conflict AS reason,
-               CASE WHEN conflict IS NOT NULL THEN CASE conflict {messages} END
-                    WHEN status = '{Status.ALREADY_EXISTS}'
-                         AND (stored_from IS DISTINCT FROM valid_from_d
-                              OR stored_to IS DISTINCT FROM valid_to_d)
-                         THEN 'the link exists with another period: use update to change it'
-               END AS message,
-               insz, country, key_type, foreign_key,
-               CAST(CASE WHEN status = '{Status.ALREADY_EXISTS}' THEN stored_from
-                         ELSE valid_from_d END AS VARCHAR) AS valid_from,
-               CAST(CASE WHEN status = '{Status.ALREADY_EXISTS}' THEN stored_to
-                         ELSE valid_to_d END AS VARCHAR) AS valid_to
-        FROM outcome
-        UNION ALL
-        {rejected_rows()}
         """
     )
 
@@ -91,23 +188,29 @@ def answer_create(connection: duckdb.DuckDBPyConnection) -> None:
 def apply_create(
     connection: duckdb.DuckDBPyConnection, *, batch_id: str, institution: str, now: dt.datetime
 ) -> int:
-    """Inserts the CREATED rows of ``outcome`` as version 1 of new links; returns their count."""
+    """Inserts the CREATED rows as version 1 of new links; returns their count.
+
+    They are the valid rows without an outcome, and the contested rows classified CREATED.
+    """
     connection.execute(
         f"""
         INSERT INTO links (link_id, version, insz, country, key_type, foreign_key, valid_from,
                            valid_to, recorded_from, change, batch_id, institution)
-        SELECT s.next_link_id + o.row - 1, 1, o.insz_int, o.country,
-               o.key_type, o.foreign_key, o.valid_from_d, o.valid_to_d, $now, 'CREATE', $batch_id,
-               $institution
-        FROM outcome o, store_state s
-        WHERE o.status = '{Status.CREATED}'
+        SELECT s.next_link_id + r.row - 1, 1, r.insz_int, r.country, r.key_type, r.foreign_key,
+               r.valid_from_d, r.valid_to_d, $now, 'CREATE', $batch_id, $institution
+        FROM request r LEFT JOIN outcome o USING (row), store_state s
+        WHERE r.reason IS NULL AND coalesce(o.status, '{Status.CREATED}') = '{Status.CREATED}'
         """,
         {"now": now, "batch_id": batch_id, "institution": institution},
     )
-    # Link ids are the next id plus the request row: unique without a sort; unused ids are gaps.
+    # Link ids are the next id plus the request row: unique without a sort; unused ids are gaps
+    # (the last row that was not rejected moves the next id on, whatever its status).
     row = connection.execute(
-        f"SELECT count(*) FILTER (WHERE status = '{Status.CREATED}'), coalesce(max(row), 0)"
-        " FROM outcome"
+        f"""
+        SELECT count(*) FILTER (WHERE status = '{Status.CREATED}'),
+               coalesce(max(row) FILTER (WHERE status <> '{Status.REJECTED}'), 0)
+        FROM answer
+        """
     ).fetchone()
     created, last_row = (int(row[0]), int(row[1])) if row else (0, 0)
     connection.execute("UPDATE store_state SET next_link_id = next_link_id + ?", [last_row])

@@ -17,6 +17,7 @@ _CHANGED = "__key_changed"  # the normalised key, where it differs from the key 
 _SEED = 20261129
 _HASH_COUNTRY, _HASH_KEY_TYPE, _HASH_PAIR = "__hash_country", "__hash_key_type", "__hash_pair"
 _UNTYPED, _BUCKET = "__untyped", "__bucket_"
+_NO_ANSWERS = pl.DataFrame(schema={_ROW: pl.UInt32, KEY_FORMAT_OK: pl.Boolean, _CHANGED: pl.String})
 
 
 def apply_key_formats(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.DataFrame:
@@ -32,16 +33,20 @@ def apply_key_formats(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.DataFr
     key the first rule of its country that it satisfies (so that ``123.456.782`` finds the BSN
     stored as ``123456782``), else DEFAULT.
     """
-    codes = _untyped_by_country(frame, route(frame, catalogue=catalogue), catalogue.rules)
-    present = codes.unique().sort().to_list()
+    rules = catalogue.rules
+    codes = route(frame, catalogue=catalogue)
     keys = frame.select("country", "foreign_key")
-    if len(present) <= 1:
-        only = catalogue.rules[present[0]] if present else catalogue.rule(DEFAULT_RULE)
+    # Rows that find their rule by trying their country's rules are answered on the way.
+    found = _untyped_by_country(frame, codes, rules)
+    codes.scatter(found[_ROW], found[KEY_RULE])
+    present = codes.unique().sort().to_list()
+    if len(present) <= 1 and not found.height:
+        only = rules[present[0]] if present else catalogue.rule(DEFAULT_RULE)
         checked = only.evaluate(keys.lazy()).collect()
         key, valid = checked["foreign_key"], checked[KEY_FORMAT_OK]
     else:
-        key, valid = _evaluate_by_rule(keys, codes, catalogue.rules, present)
-    rule_ids = pl.Series(KEY_RULE, [rule.rule_id for rule in catalogue.rules], dtype=pl.String)
+        key, valid = _evaluate_by_rule(keys, codes, rules, answered=found)
+    rule_ids = pl.Series(KEY_RULE, [rule.rule_id for rule in rules], dtype=pl.String)
     return frame.with_columns(key, rule_ids.gather(codes), valid)
 
 
@@ -83,14 +88,21 @@ def route(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.Series:
 
 def _untyped_by_country(
     frame: pl.DataFrame, codes: pl.Series, rules: tuple[Rule, ...]
-) -> pl.Series:
+) -> pl.DataFrame:
     """Rows without a key type that the routing left to DEFAULT: each takes the first rule of
-    its country (in catalogue order) that its key satisfies, tried over those rows only."""
+    its country (in catalogue order) that its key satisfies, tried over those rows only.
+
+    The rows that found a rule, with their answers under it (``_answers``) and its index in
+    ``rules`` (``key_rule``).
+    """
     default = _index(rules, DEFAULT_RULE)
-    own_rules = [(number, rule) for number, rule in enumerate(rules) if rule.country != ANY]
-    if not own_rules or not frame["key_type"].null_count():
-        return codes
-    countries = sorted({rule.country for _, rule in own_rules})
+    by_country: dict[str, list[int]] = {}
+    for number, rule in enumerate(rules):
+        if rule.country != ANY:
+            by_country.setdefault(rule.country, []).append(number)
+    found: list[pl.DataFrame] = [_NO_ANSWERS.with_columns(pl.lit(0, pl.UInt16).alias(KEY_RULE))]
+    if not by_country or not frame["key_type"].null_count():
+        return found[0]
     open_rows = (
         frame.select("country", "foreign_key")
         .with_columns(codes)
@@ -98,18 +110,31 @@ def _untyped_by_country(
         .filter(
             frame["key_type"].is_null()
             & (pl.col(KEY_RULE) == default)
-            & pl.col("country").is_in(countries)
+            & pl.col("country").is_in(list(by_country))
         )
     )
-    for number, rule in own_rules:
-        tried = open_rows.filter(pl.col("country") == rule.country)
-        if not tried.height:
-            continue
-        valid = rule.evaluate(tried.lazy()).filter(pl.col(KEY_FORMAT_OK)).collect()
-        if valid.height:
-            codes = codes.scatter(valid[_ROW], pl.Series([number], dtype=pl.UInt16))
-            open_rows = open_rows.join(valid.select(_ROW), on=_ROW, how="anti")
-    return codes
+    # Each country's rows apart; the first rules of all countries in one query, then the
+    # second rules over the rows still open, and so on.
+    waiting = {
+        country: rows
+        for (country,), rows in open_rows.partition_by("country", as_dict=True).items()
+    }
+    for attempt in range(max(map(len, by_country.values()))):
+        tried = [
+            (country, by_country[country][attempt])
+            for country in waiting
+            if attempt < len(by_country[country])
+        ]
+        answers = pl.collect_all(
+            _answers(rules[number], waiting[country].lazy()) for country, number in tried
+        )
+        for (country, number), answered in zip(tried, answers, strict=True):
+            valid = answered[KEY_FORMAT_OK].fill_null(False)
+            found.append(
+                answered.filter(valid).with_columns(pl.lit(number, pl.UInt16).alias(KEY_RULE))
+            )
+            waiting[country] = waiting[country].filter(~valid)
+    return pl.concat(found)
 
 
 def _lookup_tables(rules: tuple[Rule, ...]) -> list[tuple[str, pl.Series, pl.Series]]:
@@ -163,22 +188,21 @@ def _index(rules: tuple[Rule, ...], rule_id: str) -> int:
 
 
 def _evaluate_by_rule(
-    keys: pl.DataFrame, codes: pl.Series, rules: tuple[Rule, ...], present: list[int]
+    keys: pl.DataFrame,
+    codes: pl.Series,
+    rules: tuple[Rule, ...],
+    *,
+    answered: pl.DataFrame,
 ) -> tuple[pl.Series, pl.Series]:
     """Every rule over its own rows (a filter each, all in one query that runs them in
-    parallel); the verdicts are scattered back onto their rows, and so are the keys that the
-    normalisation changed (most keys arrive normalised already)."""
-    sent = pl.col("foreign_key")
-    indexed = keys.lazy().with_columns(codes).with_row_index(_ROW)
-    parts = [
-        rules[code]
-        .evaluate(indexed.filter(pl.col(KEY_RULE) == code).with_columns(sent.alias(_CHANGED)))
-        .select(
-            _ROW, KEY_FORMAT_OK, pl.when(sent != pl.col(_CHANGED)).then(sent).alias(_CHANGED)
-        )
-        for code in present
-    ]
-    answers = pl.concat(parts).collect()
+    parallel), but for the rows ``answered`` already; the verdicts are scattered back onto
+    their rows, and so are the keys that the normalisation changed (most keys arrive
+    normalised already)."""
+    done = pl.repeat(False, keys.height, eager=True).scatter(answered[_ROW], True)
+    indexed = keys.lazy().with_columns(codes).with_row_index(_ROW).filter(~done)
+    todo = codes.filter(~done).unique().sort().to_list()
+    parts = [_answers(rules[code], indexed.filter(pl.col(KEY_RULE) == code)) for code in todo]
+    answers = pl.concat([*parts, answered.drop(KEY_RULE).lazy()]).collect()
     valid = pl.repeat(None, keys.height, dtype=pl.Boolean, eager=True).alias(KEY_FORMAT_OK)
     valid.scatter(answers[_ROW], answers[KEY_FORMAT_OK])
     changed = answers.filter(pl.col(_CHANGED).is_not_null())
@@ -186,3 +210,12 @@ def _evaluate_by_rule(
     if changed.height:
         key.scatter(changed[_ROW], changed[_CHANGED])
     return key, valid
+
+
+def _answers(rule: Rule, rows: pl.LazyFrame) -> pl.LazyFrame:
+    """``rows`` under ``rule``: (row, ``key_format_ok``, the normalised key where it differs
+    from the key as sent)."""
+    key = pl.col("foreign_key")
+    return rule.evaluate(rows.with_columns(key.alias(_CHANGED))).select(
+        _ROW, KEY_FORMAT_OK, pl.when(key != pl.col(_CHANGED)).then(key).alias(_CHANGED)
+    )

@@ -228,3 +228,28 @@ def test_a_catalogue_of_the_default_rule_alone():
     assert checked(rows, default_only) == [
         ("123.456.782", "DEFAULT", True), ("NL/BE/X1", "DEFAULT", True),
     ]  # fmt: skip
+
+
+def test_keys_without_a_key_type_get_the_answers_they_get_alone():
+    """Keys of many countries in one lookup, some written with separators: each row is
+    answered as it would be on its own (its country's rules are tried on the way)."""
+    own_rules = [rule for rule in CATALOGUE.rules if rule.country != "*"]
+    parts = [
+        pl.DataFrame({"country": rule.country,
+                      "foreign_key": generate_valid_keys(rule.rule_id, 6, seed=5, catalogue=CATALOGUE)})
+        for rule in own_rules
+    ]  # fmt: skip
+    frame = (
+        pl.concat([*parts, pl.DataFrame({"country": ["NL", "DE", "GB"], "foreign_key": ["x1", "", "P1234567"]})])
+        .with_columns(
+            pl.when(pl.int_range(pl.len()) % 3 == 0)
+            .then(pl.col("foreign_key").str.replace(r"^(.{3})", "$1 ."))
+            .otherwise(pl.col("foreign_key")),
+            pl.lit(None, pl.String).alias("key_type"),
+        )
+        .sample(fraction=1.0, shuffle=True, seed=7)
+    )
+    together = apply_key_formats(frame, catalogue=CATALOGUE)
+    alone = pl.concat(apply_key_formats(row, catalogue=CATALOGUE) for row in frame.iter_slices(1))
+    assert together.equals(alone)
+    assert together["key_rule"].n_unique() > 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,7 +17,14 @@ from hypothesis import strategies as st
 from stdnum.be import nn, ssn
 from stdnum.util import _char_map as stdnum_look_alikes
 
-from schemas.insz import insz_as_integer, insz_as_text, is_valid_insz, normalise_insz
+from schemas.insz import (
+    insz_as_integer,
+    insz_as_text,
+    insz_number,
+    is_valid_insz,
+    is_valid_insz_number,
+    normalise_insz,
+)
 
 REFERENCE = dt.date(2025, 11, 29)
 
@@ -287,3 +295,37 @@ def test_integer_keeps_leading_zeros_and_nulls() -> None:
     numbers = frame.select(insz_as_integer(pl.col("insz"))).to_series()
     assert numbers.to_list() == [101750, None]
     assert pl.select(insz_as_text(pl.lit(numbers))).to_series().to_list() == ["00000101750", None]
+
+
+@PROPERTY
+@given(
+    texts=st.lists(
+        st.text(st.sampled_from("0123456789" * 3 + "+- ._" + ARABIC_INDIC[:2] + FULL_WIDTH[:2]))
+        | any_insz,
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_insz_number_reads_eleven_ascii_digits_only(texts: list[str]) -> None:
+    frame = pl.DataFrame({"insz": texts}, schema={"insz": pl.String})
+    numbers = frame.select(insz_number(pl.col("insz"))).to_series().to_list()
+    assert numbers == [int(text) if re.fullmatch("[0-9]{11}", text) else None for text in texts]
+
+
+@PROPERTY
+@given(
+    texts=st.lists(any_insz | one_change(any_insz) | dressed(any_insz), min_size=1, max_size=40),
+    reference_date=reference_dates,
+)
+def test_the_check_of_the_number_agrees_with_the_check_of_the_text(
+    texts: list[str], reference_date: dt.date
+) -> None:
+    """Validation checks the number it read once (``insz_number``) rather than the text."""
+    frame = pl.DataFrame({"insz": texts}).select(normalise_insz(pl.col("insz")))
+    insz = pl.col("insz")
+    by_number = is_valid_insz_number(insz_number(insz), reference_date=reference_date)
+    verdicts = frame.select(
+        is_valid_insz(insz, reference_date=reference_date).alias("text"),
+        pl.when(insz.is_not_null()).then(by_number).alias("number"),
+    )
+    assert verdicts["text"].to_list() == verdicts["number"].to_list()
