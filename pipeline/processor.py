@@ -17,7 +17,7 @@ from typing import TypeVar
 import duckdb
 import polars as pl
 
-from pipeline import __version__, ledger
+from pipeline import __version__, ledger, utc_now
 from pipeline.config import Settings
 from pipeline.contract import FileReason, FileRejected, Operation, ReceiptStatus
 from pipeline.files import is_dry_run, move_atomic, split_name, write_atomic
@@ -46,10 +46,6 @@ ProgressHook = Callable[[str, str, int, int], None]
 CHUNK_ROWS = 1_000_000
 
 _EMPTY_FORMATS = {"row": pl.Int64(), "country": pl.String(), "key_type": pl.String()}
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 # DuckDB errors that say the store itself cannot work: the processor stops (exit 1) and the
@@ -274,20 +270,7 @@ class Processor:
             counts=answered.counts,
             result=answered.result_name,
         )
-        try:
-            ledger.record(
-                self.connection,
-                receipt=receipt,
-                ledger_id=facts.claimed.batch_id,
-                output_base=facts.output_base,
-                result_name=answered.result_name,
-            )
-        except duckdb.Error as exc:
-            raise ProcessorError(
-                f"batch {facts.claimed.batch_id}: the store failed: {exc}"
-            ) from exc
-        self._deliver_fresh(facts.claimed, receipt, answered.result_name, stages=facts.stages)
-        return _report(receipt)
+        return self._record_and_deliver(facts, receipt, answered.result_name)
 
     def _commit_answer(self, facts: _Facts, request: RequestFile, rows: int) -> FileReport:
         claimed = facts.claimed
@@ -351,19 +334,25 @@ class Processor:
             receipt = self._receipt(facts, status, first_batch_id=why.first_batch_id)
         else:
             receipt = self._receipt(facts, status, rejection=why)
+        return self._record_and_deliver(facts, receipt, None)
+
+    def _record_and_deliver(
+        self, facts: _Facts, receipt: Receipt, result_name: str | None
+    ) -> FileReport:
+        """The ledger entry alone is the commit (nothing changes in the store); then delivery."""
         try:
             ledger.record(
                 self.connection,
                 receipt=receipt,
                 ledger_id=facts.claimed.batch_id,
                 output_base=facts.output_base,
-                result_name=None,
+                result_name=result_name,
             )
         except duckdb.Error as exc:
             raise ProcessorError(
                 f"batch {facts.claimed.batch_id}: the store failed: {exc}"
             ) from exc
-        self._deliver_fresh(facts.claimed, receipt, None)
+        self._deliver_fresh(facts.claimed, receipt, result_name, stages=facts.stages)
         return _report(receipt)
 
     def _receipt(

@@ -83,8 +83,12 @@ class _ParquetWriter(_PartWriter):
         )
 
     def write(self, rows: pl.DataFrame | pa.Table) -> None:
-        table = rows.to_arrow() if isinstance(rows, pl.DataFrame) else rows
+        table = self._table(rows)
         self._writer.write_table(table.select(self.schema.names).cast(self.schema))
+
+    def _table(self, rows: pl.DataFrame | pa.Table) -> pa.Table:
+        """The Arrow table of ``rows`` to write (at least the schema's columns)."""
+        return rows.to_arrow() if isinstance(rows, pl.DataFrame) else rows
 
     def _close(self) -> None:
         self._writer.close()
@@ -184,30 +188,31 @@ AUDIT_SCHEMA = pa.schema(
 )
 
 
-class ConsultationWriter:
+class ConsultationWriter(_ParquetWriter):
     """The audit of one lookup batch: who asked which INSZ or key, when, and what was answered.
 
-    One row per joined row of the lookup answers (``LookupAnswers.joined``, in the order the
-    join gave them); rejected rows consulted nothing and are left out.
+    ``write`` takes the joined rows of the lookup answers (``LookupAnswers.joined``, in the order
+    the join gave them): one audit row each; rejected rows consulted nothing and are left out.
     """
 
     def __init__(
         self, path: Path, *, batch_id: str, institution: str, operation: str, at: dt.datetime
     ) -> None:
-        self._parts = _ParquetWriter(path, AUDIT_SCHEMA)
+        super().__init__(path, AUDIT_SCHEMA)
         self._constants = {"batch_id": batch_id, "institution": institution, "operation": operation}
         self._at = pa.scalar(at, type=pa.timestamp("us", tz="UTC"))
 
-    def write(self, joined: pa.Table) -> None:
-        """Appends the joined rows of a chunk (``LookupAnswers.joined``)."""
-        rows = joined.num_rows
+    def _table(self, rows: pl.DataFrame | pa.Table) -> pa.Table:
+        """The audit rows of the joined rows of a chunk."""
+        joined = super()._table(rows)
+        count = joined.num_rows
         found = pc.equal(joined["status"], "FOUND")
-        zeros = pa.repeat(pa.scalar(0, pa.int8()), rows)
+        zeros = pa.repeat(pa.scalar(0, pa.int8()), count)
         columns: dict[str, pa.Array | pa.ChunkedArray] = {
             name: pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string()))
             for name, value in self._constants.items()
         }
-        nothing = pa.nulls(rows, pa.string())
+        nothing = pa.nulls(count, pa.string())
         if self._constants["operation"] == "lookup-insz":
             asked = {
                 "insz": pc.coalesce(joined["replaced_insz"], joined["insz"]),
@@ -218,7 +223,7 @@ class ConsultationWriter:
             asked = {"insz": nothing, "country": joined["country"],
                      "foreign_key": joined["foreign_key"]}  # fmt: skip
         columns |= {
-            "at": pa.repeat(self._at, rows),
+            "at": pa.repeat(self._at, count),
             "row": joined["row"],
             **asked,
             "key_type": joined["asked_key_type"],
@@ -227,15 +232,4 @@ class ConsultationWriter:
             "found": found,
             "found_insz": pc.if_else(found, joined["insz"], pa.scalar(None, pa.string())),
         }
-        self._parts.write(pa.table(columns))
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._parts.__exit__(kind, error, traceback)
+        return pa.table(columns)
