@@ -10,12 +10,12 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-from pipeline import __version__, ledger
+from pipeline import __version__, ledger, utc_now
 from pipeline.config import Settings
 from pipeline.contract import Operation, ReceiptStatus
 from pipeline.intake import Drop, claim
 from pipeline.lock import ProcessorLock
-from pipeline.processor import FileReport, Processor, ProcessorError, utc_now
+from pipeline.processor import FileReport, Processor, ProcessorError
 from pipeline.receipts import Receipt
 from pipeline.run import load_rules, store_options
 from pipeline.store import opened, query_frame, store_version

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from pipeline import utc_now
 from pipeline.config import Settings
 from pipeline.contract import Operation
 from pipeline.operations.lookups import lookup_answers
-from pipeline.processor import utc_now
 from pipeline.results import ConsultationWriter
 from pipeline.run import load_rules, store_options
 from pipeline.store import opened

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pipeline import utc_now
 from pipeline.config import Settings
 from pipeline.intake import SettleTracker, claim, scan_inbox
 from pipeline.lock import ProcessorLock
@@ -26,10 +27,6 @@ if TYPE_CHECKING:
     from pipeline.validation import Rules
 
 log = logging.getLogger(__name__)
-
-# The clock of a pass, unless a test sets one.
-utc_now = functools.partial(dt.datetime.now, dt.UTC)
-
 
 def load_rules(settings: Settings, *, today: dt.date) -> Rules:
     """The catalogue and aliases as they are now on disk: a data change takes effect next run."""
