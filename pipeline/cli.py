@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import signal
 import sys
@@ -512,5 +513,30 @@ def report_day(root: Path | None, day: Any, out: Path | None) -> None:
         write_atomic(out, page.encode("utf-8"))
 
 
+def run() -> None:
+    """The console script: ``main``, then a quick exit once everything is flushed.
+
+    When ``main`` returns, every command has closed what it opened: the store (checkpointed),
+    the result and receipt files (synced), its threads. What is left is the interpreter's own
+    teardown, which frees every module of polars, pyarrow, DuckDB and pandera one by one: 0.2 to
+    0.4 s, at the end of every ``linkreg process`` run by cron. That is skipped; an exception
+    that escaped ``main`` still ends the normal way, with its traceback.
+    """
+    try:
+        main()
+    except SystemExit as leaving:
+        code = leaving.code
+    else:
+        code = 0
+    if not isinstance(code, int):  # sys.exit("message") prints it and exits 1
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    run()

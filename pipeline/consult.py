@@ -11,7 +11,7 @@ import polars as pl
 from pipeline import utc_now
 from pipeline.config import Settings
 from pipeline.contract import Operation
-from pipeline.operations.lookups import lookup_answers
+from pipeline.operations.lookups import in_request_order, lookup_answers
 from pipeline.results import ConsultationWriter
 from pipeline.run import load_rules, store_options
 from pipeline.store import opened
@@ -77,5 +77,5 @@ def lookup(settings: Settings, query: LookupQuery) -> pl.DataFrame:
         operation=query.operation.value,
         at=now,
     ) as audit:
-        audit.write(answers.joined)
-    return answers.in_request_order()
+        audit.write(answers)
+    return in_request_order(answers)

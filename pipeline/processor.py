@@ -28,10 +28,10 @@ from pipeline.operations.answer import (
     result_columns,
     stage_rows,
 )
-from pipeline.operations.lookups import LOOKUPS, lookup_answers
+from pipeline.operations.lookups import LOOKUPS, in_request_order, lookup_answers
 from pipeline.reading import RequestFile, iter_chunks, open_request
 from pipeline.receipts import Receipt
-from pipeline.results import ConsultationWriter, result_writer, write_result
+from pipeline.results import AnswerCounts, ConsultationWriter, result_writer, write_result
 from pipeline.store import store_version
 from pipeline.validation import STAGED_SCHEMA, Rules, validate_chunk
 
@@ -43,7 +43,7 @@ Clock = Callable[[], dt.datetime]
 ProgressHook = Callable[[str, str, int, int], None]
 
 # Rows validated (and, for a lookup, answered) at a time: memory depends on it, not on the file.
-CHUNK_ROWS = 1_000_000
+CHUNK_ROWS = 500_000
 
 _EMPTY_FORMATS = {"row": pl.Int64(), "country": pl.String(), "key_type": pl.String()}
 
@@ -237,6 +237,7 @@ class Processor:
             stages = facts.stages
             chunks = iter_chunks(request, operation=claimed.operation, chunk_rows=CHUNK_ROWS)
             for chunk in stages.timed("read", chunks):
+                answered.rows += chunk.height
                 with stages.timing("validate"):
                     staged = validate_chunk(chunk, operation=claimed.operation, rules=self.rules)
                 with stages.timing("join"):
@@ -246,17 +247,17 @@ class Processor:
                         operation=claimed.operation,
                         today=self.rules.reference_date,
                     )
-                # The audit is written while the result is sorted and written: both writers
-                # spend their time outside the GIL.
-                audited = auditor.submit(audit.write, answers.joined)
+                del chunk, staged  # freed before the sort copies the answers: peak memory
+                # The audit is written while the result is sorted and written: both spend
+                # their time outside the GIL.
+                audited = auditor.submit(audit.write, answers)
                 with stages.timing("sort"):
-                    in_order = answers.in_request_order()
+                    in_order = in_request_order(answers)
                 with stages.timing("write"):
                     result.write(in_order)
-                    answered.count(in_order)
+                    answered.counts.add(in_order)
                 with stages.timing("audit wait"):
                     audited.result()
-                answered.rows += chunk.height
                 if self.progress is not None:
                     self.progress(claimed.batch_id, claimed.file_name, facts.size, answered.rows)
         return answered
@@ -267,7 +268,7 @@ class Processor:
             facts,
             ReceiptStatus.ACCEPTED,
             rows=answered.rows,
-            counts=answered.counts,
+            counts=answered.counts.as_dict(),
             result=answered.result_name,
         )
         return self._record_and_deliver(facts, receipt, answered.result_name)
@@ -282,16 +283,16 @@ class Processor:
             connection.execute("BEGIN TRANSACTION")
             try:
                 with facts.stages.timing("answer"):
-                    counts = answer_request(
-                        connection, operation=claimed.operation, rules=self.rules
-                    )
+                    answer_request(connection, operation=claimed.operation, rules=self.rules)
                 with facts.stages.timing("write"):
-                    write_result(
+                    counts = write_result(
                         connection,
                         path=work_dir / "result" / result_name,
                         file_format=facts.file_format,
                         delimiter=request.delimiter,
                         columns=result_columns(claimed.operation),
+                        rows=None if claimed.operation is Operation.FORMATS else rows,
+                        range_rows=CHUNK_ROWS,
                     )
                 changed = 0
                 if claimed.operation.mutates and not facts.dry_run:
@@ -306,7 +307,11 @@ class Processor:
                 if changed:
                     connection.execute("UPDATE store_state SET store_version = store_version + 1")
                 receipt = self._receipt(
-                    facts, ReceiptStatus.ACCEPTED, rows=rows, counts=counts, result=result_name
+                    facts,
+                    ReceiptStatus.ACCEPTED,
+                    rows=rows,
+                    counts=counts.as_dict(),
+                    result=result_name,
                 )
                 ledger.record(
                     connection,
@@ -494,18 +499,7 @@ class _Answered:
 
     result_name: str
     rows: int = 0
-    counts: dict[str, dict[str, int]] = field(
-        default_factory=lambda: {"status": {}, "reason": {}}
-    )
-
-    def count(self, in_order: pl.DataFrame) -> None:
-        """Counts each request row once (a row has one answer row per link found)."""
-        per_row = in_order.filter(pl.col("row").diff().fill_null(1) != 0)
-        for kind in ("status", "reason"):
-            counted = self.counts[kind]
-            for value, count in per_row.drop_nulls(kind).group_by(kind).len().iter_rows():
-                counted[value] = counted.get(value, 0) + count
-            self.counts[kind] = dict(sorted(counted.items()))
+    counts: AnswerCounts = field(default_factory=AnswerCounts)
 
 
 class _Duplicate(Exception):

@@ -14,6 +14,7 @@ import datetime as dt
 import gzip
 import os
 from abc import ABC, abstractmethod
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -24,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipeline.contract import RESULT_COLUMNS
+from pipeline.contract import RESULT_COLUMNS, Status
 from pipeline.files import OUTPUT_MODE, fsync_file
 
 # Columns whose values repeat a lot: a Parquet dictionary makes them small and fast to read.
@@ -33,7 +34,6 @@ _REPEATING = frozenset({"status", "reason", "message", "country", "key_type", "v
                         "normalisation", "example", "catalogue_version", "batch_id",
                         "institution", "operation", "at", "found", "as_of",
                         "recorded_at"})  # fmt: skip
-_BATCH_ROWS = 1 << 17
 
 
 class _PartWriter(ABC):
@@ -72,26 +72,58 @@ class _PartWriter(ABC):
 
 
 class _ParquetWriter(_PartWriter):
+    """Opens on the first rows: text columns keep the Arrow type they come in (``string`` from
+    DuckDB, ``string_view`` from polars), as a cast would copy them; Parquet stores both alike.
+    The Arrow schema is not stored in the file, so that a reader sees plain Parquet strings."""
+
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         super().__init__(path, schema)
-        self._writer = pq.ParquetWriter(
+        self._writer: pq.ParquetWriter | None = None
+        self._written = schema
+
+    def write(self, rows: pl.DataFrame | pa.Table) -> None:
+        table = self._table(rows).select(self.schema.names)
+        if self._writer is None:
+            self._written = _with_text_of(self.schema, table.schema)
+            self._writer = self._open(self._written)
+        if table.schema != self._written:
+            table = table.cast(self._written)
+        self._writer.write_table(table)
+
+    def _table(self, rows: pl.DataFrame | pa.Table) -> pa.Table:
+        """The Arrow table of ``rows`` to write (at least the schema's columns)."""
+        if isinstance(rows, pl.DataFrame):
+            return rows.to_arrow(compat_level=pl.CompatLevel.newest())  # no copy
+        return rows
+
+    def _open(self, schema: pa.Schema) -> pq.ParquetWriter:
+        return pq.ParquetWriter(
             self.temporary,
             schema,
             compression="snappy",
             use_dictionary=[name for name in schema.names if name in _REPEATING],
             write_statistics=["row"] if "row" in schema.names else False,
+            store_schema=False,
         )
 
-    def write(self, rows: pl.DataFrame | pa.Table) -> None:
-        table = self._table(rows)
-        self._writer.write_table(table.select(self.schema.names).cast(self.schema))
-
-    def _table(self, rows: pl.DataFrame | pa.Table) -> pa.Table:
-        """The Arrow table of ``rows`` to write (at least the schema's columns)."""
-        return rows.to_arrow() if isinstance(rows, pl.DataFrame) else rows
-
     def _close(self) -> None:
+        if self._writer is None:  # no rows: the file has the columns
+            self._writer = self._open(self.schema)
         self._writer.close()
+
+
+def _with_text_of(declared: pa.Schema, actual: pa.Schema) -> pa.Schema:
+    """``declared``, with the text type of ``actual`` for its text columns."""
+    text = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
+    return pa.schema(
+        [
+            field.with_type(actual.field(field.name).type)
+            if any(is_text(field.type) for is_text in text)
+            and any(is_text(actual.field(field.name).type) for is_text in text)
+            else field
+            for field in declared
+        ]
+    )
 
 
 class _CsvWriter(_PartWriter):
@@ -112,9 +144,11 @@ class _CsvWriter(_PartWriter):
             )
 
     def _frame(self, rows: pl.DataFrame | pa.Table) -> pl.DataFrame:
-        frame = rows if isinstance(rows, pl.DataFrame) else pl.from_arrow(rows)
+        if isinstance(rows, pl.DataFrame):
+            return rows.select(self.schema.names)
+        frame = pl.from_arrow(rows.select(self.schema.names))
         assert isinstance(frame, pl.DataFrame)
-        return frame.select(self.schema.names)
+        return frame
 
     def _close(self) -> None:
         self._handle.close()
@@ -133,15 +167,43 @@ def result_writer(
     Use it as a context manager: the file appears under ``path`` when the block ends normally,
     and nothing is left when it raises.
     """
-    # large_string is what polars gives: no conversion on the way out
     schema = pa.schema(
-        [pa.field(name, pa.int64() if name == "row" else pa.large_string()) for name in columns]
+        [pa.field(name, pa.int64() if name == "row" else pa.string()) for name in columns]
     )
     if file_format == "parquet":
         return _ParquetWriter(path, schema)
     return _CsvWriter(
         path, schema, delimiter=delimiter or ",", compressed=file_format == "csv.gz"
     )
+
+
+class AnswerCounts:
+    """The receipt's counts: every request row once, by its status and by its reason.
+
+    A request row may have several answer rows (one per link found, per format rule); they
+    come together, in request order, so a row is counted at its first answer row, also when
+    the frames that are added split its answer rows.
+    """
+
+    def __init__(self) -> None:
+        self.status: dict[str, int] = {}
+        self.reason: dict[str, int] = {}
+        self._last_row: int | None = None
+
+    def add(self, answers: pl.DataFrame) -> None:
+        """Counts the request rows that start in ``answers`` (sorted by ``row``)."""
+        if answers.height == 0:
+            return
+        previous = pl.col("row").shift(1, fill_value=self._last_row)
+        firsts = answers.filter(pl.col("row").ne_missing(previous) & pl.col("row").is_not_null())
+        for counted, kind in ((self.status, "status"), (self.reason, "reason")):
+            for value, count in firsts.drop_nulls(kind).group_by(kind).len().iter_rows():
+                counted[value] = counted.get(value, 0) + count
+        self._last_row = answers["row"][-1]
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"status": dict(sorted(self.status.items())),
+                "reason": dict(sorted(self.reason.items()))}  # fmt: skip
 
 
 def write_result(
@@ -151,16 +213,45 @@ def write_result(
     file_format: str,
     delimiter: str | None,
     columns: tuple[str, ...] = RESULT_COLUMNS,
-) -> None:
-    """Writes the ``answer`` table of a staged request in request order."""
-    order = ", ".join(f'"{name}" NULLS FIRST' for name in columns if name in _ORDER)
+    rows: int | None,
+    range_rows: int,
+) -> AnswerCounts:
+    """Writes the ``answer`` table or view of a staged request in request order; counts it.
+
+    With ``rows`` (the request's row count), the answer is read ``range_rows`` request rows at
+    a time: the staged request is stored in row order, so DuckDB reads a range of it cheaply,
+    and polars sorts the range while DuckDB reads the next. One sort of the whole answer would
+    spill to disk past DuckDB's memory limit: minutes at ten million rows. Without (``formats``,
+    whose answer rows are rule rows), the answer is small and sorted whole.
+    """
+    order = [name for name in columns if name in _ORDER]
     selected = ", ".join(f'"{name}"' for name in columns)  # `check` is a reserved word
-    answers = connection.sql(f"SELECT {selected} FROM answer ORDER BY {order}")
-    with result_writer(
-        path, file_format=file_format, delimiter=delimiter, columns=columns
-    ) as writer:
-        for batch in answers.to_arrow_reader(_BATCH_ROWS):
-            writer.write(pa.Table.from_batches([batch]))
+    counts = AnswerCounts()
+
+    def write(part: pa.Table) -> None:
+        frame = pl.from_arrow(part, rechunk=True)
+        assert isinstance(frame, pl.DataFrame)
+        frame = frame.sort(order, nulls_last=False)
+        writer.write(frame)
+        counts.add(frame)
+
+    writer = result_writer(path, file_format=file_format, delimiter=delimiter, columns=columns)
+    with writer, ThreadPoolExecutor(max_workers=1, thread_name_prefix="result") as pool:
+        if rows is None:
+            write(connection.sql(f"SELECT {selected} FROM answer").to_arrow_table())
+            return counts
+        written: Future[None] | None = None
+        for first in range(1, rows + 1, range_rows):
+            part = connection.sql(
+                f"SELECT {selected} FROM answer WHERE row BETWEEN $first AND $last",
+                params={"first": first, "last": first + range_rows - 1},
+            ).to_arrow_table()
+            if written is not None:
+                written.result()
+            written = pool.submit(write, part)
+        if written is not None:
+            written.result()
+    return counts
 
 
 _ORDER = frozenset({"row", "country", "key_type", "foreign_key", "rule_id"})
@@ -188,11 +279,16 @@ AUDIT_SCHEMA = pa.schema(
 )
 
 
+# The columns of the lookup answers that the audit rows are made of.
+_AUDITED = ["row", "status", "insz", "country", "foreign_key", "replaced_insz", "asked_country",
+            "asked_key_type", "as_of_d", "recorded_at_ts"]  # fmt: skip
+
+
 class ConsultationWriter(_ParquetWriter):
     """The audit of one lookup batch: who asked which INSZ or key, when, and what was answered.
 
-    ``write`` takes the joined rows of the lookup answers (``LookupAnswers.joined``, in the order
-    the join gave them): one audit row each; rejected rows consulted nothing and are left out.
+    ``write`` takes the answers of a chunk (``lookup_answers``): one audit row for each answer
+    row; rejected rows consulted nothing and are left out.
     """
 
     def __init__(
@@ -203,8 +299,9 @@ class ConsultationWriter(_ParquetWriter):
         self._at = pa.scalar(at, type=pa.timestamp("us", tz="UTC"))
 
     def _table(self, rows: pl.DataFrame | pa.Table) -> pa.Table:
-        """The audit rows of the joined rows of a chunk."""
-        joined = super()._table(rows)
+        """The audit rows of the answers of a chunk: rejected rows consulted nothing."""
+        answers = super()._table(rows).select(_AUDITED)
+        joined = answers.filter(pc.not_equal(answers["status"], Status.REJECTED.value))
         count = joined.num_rows
         found = pc.equal(joined["status"], "FOUND")
         zeros = pa.repeat(pa.scalar(0, pa.int8()), count)

@@ -171,3 +171,28 @@ def test_audit_retention_removes_old_days_only(loaded):
     recent.mkdir(parents=True, exist_ok=True)
     assert prune_audit(load_settings(loaded), today=dt.date.today()) == 1
     assert not old.exists() and recent.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stream", "says"),
+    [
+        (["--version"], 0, "stdout", "linkreg, version"),
+        (["process", "--settle", "0"], 0, "stderr", "nothing to process"),
+        (["no-such-command"], 2, "stderr", "No such command"),
+        (["process", "--root", "{missing}"], 1, "stderr", "Error:"),
+    ],
+)
+def test_the_console_script_flushes_its_output_and_keeps_the_exit_code(
+    root, tmp_path, args, code, stream, says
+):
+    """``run`` leaves with ``os._exit``: what was printed must still arrive, with the code."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "pipeline.cli"]
+    args = [arg.format(missing=tmp_path / "missing") for arg in args]
+    done = subprocess.run(
+        [*command, *args], cwd=root, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == code, done.stderr
+    assert says in getattr(done, stream)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from pipeline.admin import replace_insz
 from pipeline.config import load_settings
@@ -152,8 +153,15 @@ def test_input_is_archived_and_work_area_left_empty(root, drop, run):
     assert not list((root / "inbox" / "KSZ" / "create").iterdir())
 
 
-def test_rows_that_concern_only_themselves_and_contested_rows_in_one_file(root, drop, run):
-    """Each way a row can depend on the store or on other rows, beside plain new links."""
+@pytest.mark.parametrize("chunk_rows", [1_000_000, 3], ids=["one range", "ranges of 3 rows"])
+def test_rows_that_concern_only_themselves_and_contested_rows_in_one_file(
+    root, drop, run, monkeypatch, chunk_rows
+):
+    """Each way a row can depend on the store or on other rows, beside plain new links; staged
+    and written a range of rows at a time, the answer is the same."""
+    from pipeline import processor
+
+    monkeypatch.setattr(processor, "CHUNK_ROWS", chunk_rows)
     drop(
         "KSZ",
         "create",
@@ -194,6 +202,16 @@ def test_rows_that_concern_only_themselves_and_contested_rows_in_one_file(root, 
         ("overlaps-file", "CONFLICT", "PERIOD_OVERLAP"),
         ("invalid", "REJECTED", "INVALID_INSZ"),
     ]
+    assert receipt(root, "KSZ", "create", "mixed")["counts"] == {
+        "status": {"ALREADY_EXISTS": 1, "CONFLICT": 5, "CREATED": 3, "REJECTED": 2},
+        "reason": {
+            "DUPLICATE_IN_FILE": 1,
+            "INSZ_REPLACED": 1,
+            "INVALID_INSZ": 1,
+            "KEY_LINKED_TO_OTHER_INSZ": 2,
+            "PERIOD_OVERLAP": 2,
+        },
+    }
     assert result["message"][1] == "the link exists with another period: use update to change it"
     assert result["valid_from"][1] == "2020-01-01", "an existing link shows its stored period"
     assert result["message"][6] == "the same link as row 6"

@@ -60,8 +60,8 @@ def answer_request(
     *,
     operation: Operation,
     rules: Rules,
-) -> dict[str, dict[str, int]]:
-    """Builds ``answer`` from the staged ``request`` table; returns the counts per row."""
+) -> None:
+    """Builds ``answer`` from the staged ``request`` table."""
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE exclusive_key_types AS"
         " SELECT unnest(CAST($types AS VARCHAR[])) AS key_type",
@@ -71,7 +71,6 @@ def answer_request(
         answer_formats(connection, catalogue=rules.catalogue, aliases=rules.country_aliases)
     else:
         _ANSWERS[operation](connection)
-    return _counts(connection)
 
 
 def apply_changes(
@@ -84,22 +83,3 @@ def apply_changes(
 ) -> int:
     """Writes the changes the answer decided; returns how many links changed."""
     return _APPLY[operation](connection, batch_id=batch_id, institution=institution, now=now)
-
-
-def _counts(connection: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
-    """Every request row counted once: by its status, and by its reason when it has one."""
-    rows = connection.execute(
-        """
-        WITH per_row AS (
-            SELECT row, min(status) AS status, min(reason) AS reason
-            FROM answer WHERE row IS NOT NULL GROUP BY row
-        )
-        SELECT 'status', status, count(*) FROM per_row GROUP BY status
-        UNION ALL
-        SELECT 'reason', reason, count(*) FROM per_row WHERE reason IS NOT NULL GROUP BY reason
-        """
-    ).fetchall()
-    counts: dict[str, dict[str, int]] = {"status": {}, "reason": {}}
-    for kind, value, count in sorted(rows):
-        counts[kind][value] = int(count)
-    return counts

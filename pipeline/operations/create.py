@@ -39,7 +39,7 @@ def answer_create(connection: duckdb.DuckDBPyConnection) -> None:
     # shows the stored period.
     connection.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE answer AS
+        CREATE OR REPLACE TEMP VIEW answer AS
         SELECT r.row, r.ref,
                CASE WHEN r.reason IS NOT NULL THEN '{Status.REJECTED}'
                     ELSE coalesce(o.status, '{Status.CREATED}') END AS status,
