@@ -36,7 +36,7 @@ _REPEATING = frozenset({"status", "reason", "message", "country", "key_type", "v
                         "recorded_at"})  # fmt: skip
 
 
-class _PartWriter(ABC):
+class PartWriter(ABC):
     """Appends frames of one schema to a file under a temporary name; renames at the end."""
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
@@ -71,7 +71,7 @@ class _PartWriter(ABC):
         os.replace(self.temporary, self.path)
 
 
-class _ParquetWriter(_PartWriter):
+class _ParquetWriter(PartWriter):
     """Opens on the first rows: text columns keep the Arrow type they come in (``string`` from
     DuckDB, ``string_view`` from polars), as a cast would copy them; Parquet stores both alike.
     The Arrow schema is not stored in the file, so that a reader sees plain Parquet strings."""
@@ -126,7 +126,7 @@ def _with_text_of(declared: pa.Schema, actual: pa.Schema) -> pa.Schema:
     )
 
 
-class _CsvWriter(_PartWriter):
+class _CsvWriter(PartWriter):
     def __init__(self, path: Path, schema: pa.Schema, *, delimiter: str, compressed: bool) -> None:
         super().__init__(path, schema)
         handle: IO[bytes] = self.temporary.open("wb")
@@ -161,7 +161,7 @@ def result_writer(
     file_format: str,
     delimiter: str | None,
     columns: tuple[str, ...] = RESULT_COLUMNS,
-) -> _PartWriter:
+) -> PartWriter:
     """The writer of a result file (CSV in, CSV out with its delimiter; Parquet in, out).
 
     Use it as a context manager: the file appears under ``path`` when the block ends normally,

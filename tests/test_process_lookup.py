@@ -217,6 +217,33 @@ def test_a_lookup_that_fails_part_way_leaves_no_result_and_no_audit(
     assert not [p for p in (loaded / "work").iterdir() if p.is_dir()]
 
 
+def test_a_lookup_whose_output_fails_in_its_thread_leaves_no_result_and_no_audit(
+    loaded, drop, run, monkeypatch
+):
+    """A chunk's answers are sorted and written in a thread: its failure fails the file."""
+    from pipeline import processor
+
+    in_order = processor.in_request_order
+    calls = []
+
+    def fail_on_the_second_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("no space left on device")
+        return in_order(*args, **kwargs)
+
+    monkeypatch.setattr(processor, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(processor, "in_request_order", fail_on_the_second_chunk)
+    drop("RVA", "lookup-insz", "broken.csv", MANY)
+    [report] = run()
+    assert report.status == "REJECTED" and report.reason == "UNREADABLE_FILE"
+    assert len(calls) == 2, "no chunk is written after the failure"
+    outbox = loaded / "outbox" / "RVA" / "lookup-insz"
+    assert sorted(p.name for p in outbox.iterdir()) == ["broken.receipt.json"]
+    assert not list((loaded / "audit").rglob(f"{report.batch_id}.parquet"))
+    assert not [p for p in (loaded / "work").iterdir() if p.is_dir()]
+
+
 def test_lookup_csv_gz_in_csv_gz_out(loaded, drop, run):
     import gzip
 
