@@ -220,20 +220,20 @@ def test_a_lookup_that_fails_part_way_leaves_no_result_and_no_audit(
 def test_a_lookup_whose_output_fails_in_its_thread_leaves_no_result_and_no_audit(
     loaded, drop, run, monkeypatch
 ):
-    """A chunk's answers are sorted and written in a thread: its failure fails the file."""
-    from pipeline import processor
+    """A chunk's answers are written in a thread: its failure fails the file."""
+    from pipeline import processor, results
 
-    in_order = processor.in_request_order
+    write = results._CsvWriter.write
     calls = []
 
     def fail_on_the_second_chunk(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             raise OSError("no space left on device")
-        return in_order(*args, **kwargs)
+        return write(*args, **kwargs)
 
     monkeypatch.setattr(processor, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(processor, "in_request_order", fail_on_the_second_chunk)
+    monkeypatch.setattr(results._CsvWriter, "write", fail_on_the_second_chunk)
     drop("RVA", "lookup-insz", "broken.csv", MANY)
     [report] = run()
     assert report.status == "REJECTED" and report.reason == "UNREADABLE_FILE"
