@@ -199,25 +199,39 @@ class Processor:
 
     def _stage(self, facts: _Facts, request: RequestFile) -> int:
         """Validates chunk after chunk into the ``request`` table (temporary, in DuckDB, which
-        spills to disk beyond its memory limit); returns the number of rows."""
+        spills to disk beyond its memory limit); returns the number of rows.
+
+        DuckDB stores a chunk in a thread while polars reads and validates the next one: both
+        work outside the GIL. Each chunk waits for the previous one's insert (row order).
+        """
         operation = facts.claimed.operation
         empty = _EMPTY_FORMATS if operation is Operation.FORMATS else STAGED_SCHEMA
         stage_rows(self.connection, pl.DataFrame(schema=empty), create=True)
         rows = 0
         stages = facts.stages
-        chunks = iter_chunks(request, operation=operation, chunk_rows=CHUNK_ROWS)
-        for chunk in stages.timed("read", chunks):
-            with stages.timing("validate"):
-                if operation is Operation.FORMATS:
-                    staged = chunk.select(*empty)
-                else:
-                    staged = validate_chunk(chunk, operation=operation, rules=self.rules)
+
+        def stage(staged: pl.DataFrame) -> None:
             with stages.timing("stage"):
                 stage_rows(self.connection, staged)
-            rows += chunk.height
-            if self.progress is not None:
-                claimed = facts.claimed
-                self.progress(claimed.batch_id, claimed.file_name, facts.size, rows)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage") as stager:
+            stored: list[Future[None]] = []
+            chunks = iter_chunks(request, operation=operation, chunk_rows=CHUNK_ROWS)
+            for chunk in stages.timed("read", chunks):
+                with stages.timing("validate"):
+                    if operation is Operation.FORMATS:
+                        staged = chunk.select(*empty)
+                    else:
+                        staged = validate_chunk(chunk, operation=operation, rules=self.rules)
+                rows += chunk.height
+                with stages.timing("stage wait"):
+                    _wait_for(stored)
+                stored = [stager.submit(stage, staged)]
+                if self.progress is not None:
+                    claimed = facts.claimed
+                    self.progress(claimed.batch_id, claimed.file_name, facts.size, rows)
+            with stages.timing("stage wait"):
+                _wait_for(stored)
         return rows
 
     def _answer_lookups(self, facts: _Facts, request: RequestFile) -> _Answered:

@@ -36,7 +36,7 @@ def check_types(schema: pa.Schema, *, columns: tuple[str, ...]) -> None:
 
 
 def iter_batches(path: Path, *, columns: tuple[str, ...]) -> Iterator[pa.RecordBatch]:
-    """The rows as string batches named ``columns``; date columns become ``YYYY-MM-DD``."""
+    """The rows as text batches named ``columns``; date columns become ``YYYY-MM-DD``."""
     rows = 0
     with _open(path) as parquet:
         try:
@@ -81,7 +81,11 @@ def _is_date(kind: pa.DataType) -> bool:
 
 
 def _as_text(array: pa.Array) -> pa.Array:
+    """Text as polars takes it: plain, large and view strings as they are (a cast would copy
+    them), dictionaries, all-null columns and dates cast to text."""
     kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return array
     if pa.types.is_timestamp(kind):  # the day it is where the timestamp was written
         local = pc.local_timestamp(array) if kind.tz else array
         return pc.cast(pc.cast(local, pa.date32()), pa.string())
