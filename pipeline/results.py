@@ -22,7 +22,6 @@ from typing import IO, Self
 import duckdb
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.contract import RESULT_COLUMNS, Status
@@ -279,11 +278,6 @@ AUDIT_SCHEMA = pa.schema(
 )
 
 
-# The columns of the lookup answers that the audit rows are made of.
-_AUDITED = ["row", "status", "insz", "country", "foreign_key", "replaced_insz", "asked_country",
-            "asked_key_type", "as_of_d", "recorded_at_ts"]  # fmt: skip
-
-
 class ConsultationWriter(_ParquetWriter):
     """The audit of one lookup batch: who asked which INSZ or key, when, and what was answered.
 
@@ -296,37 +290,36 @@ class ConsultationWriter(_ParquetWriter):
     ) -> None:
         super().__init__(path, AUDIT_SCHEMA)
         self._constants = {"batch_id": batch_id, "institution": institution, "operation": operation}
-        self._at = pa.scalar(at, type=pa.timestamp("us", tz="UTC"))
+        self._at = at
 
     def _table(self, rows: pl.DataFrame | pa.Table) -> pa.Table:
         """The audit rows of the answers of a chunk: rejected rows consulted nothing."""
-        answers = super()._table(rows).select(_AUDITED)
-        joined = answers.filter(pc.not_equal(answers["status"], Status.REJECTED.value))
-        count = joined.num_rows
-        found = pc.equal(joined["status"], "FOUND")
-        zeros = pa.repeat(pa.scalar(0, pa.int8()), count)
-        columns: dict[str, pa.Array | pa.ChunkedArray] = {
-            name: pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string()))
-            for name, value in self._constants.items()
-        }
-        nothing = pa.nulls(count, pa.string())
+        answers = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows)
+        found = pl.col("status") == Status.FOUND.value
+        nothing = pl.lit(None, pl.String)
         if self._constants["operation"] == "lookup-insz":
-            asked = {
-                "insz": pc.coalesce(joined["replaced_insz"], joined["insz"]),
-                "country": joined["asked_country"],
-                "foreign_key": nothing,
-            }
+            asked = [pl.coalesce("replaced_insz", "insz").alias("insz"),
+                     pl.col("asked_country").alias("country"), nothing.alias("foreign_key")]
         else:
-            asked = {"insz": nothing, "country": joined["country"],
-                     "foreign_key": joined["foreign_key"]}  # fmt: skip
-        columns |= {
-            "at": pa.repeat(self._at, count),
-            "row": joined["row"],
-            **asked,
-            "key_type": joined["asked_key_type"],
-            "as_of": joined["as_of_d"],
-            "recorded_at": joined["recorded_at_ts"],
-            "found": found,
-            "found_insz": pc.if_else(found, joined["insz"], pa.scalar(None, pa.string())),
-        }
-        return pa.table(columns)
+            asked = [nothing.alias("insz"), pl.col("country"), pl.col("foreign_key")]
+        audited = (
+            answers.lazy()
+            .filter(pl.col("status") != Status.REJECTED.value)
+            .select(
+                pl.lit(self._at, pl.Datetime("us", "UTC")).alias("at"),
+                "row",
+                *asked,
+                pl.col("asked_key_type").alias("key_type"),
+                pl.col("as_of_d").alias("as_of"),
+                pl.col("recorded_at_ts").alias("recorded_at"),
+                found.alias("found"),
+                pl.when(found).then("insz").alias("found_insz"),
+            )
+            .collect()
+            .to_arrow(compat_level=pl.CompatLevel.newest())
+        )
+        zeros = pa.repeat(pa.scalar(0, pa.int8()), audited.num_rows)
+        for name, value in self._constants.items():  # one value per file: stored once
+            constant = pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string()))
+            audited = audited.append_column(name, constant)
+        return audited

@@ -112,7 +112,13 @@ def connect(options: StoreOptions) -> duckdb.DuckDBPyConnection:
     if options.read_only and not options.path.exists():
         raise StoreError(f"no link store at {options.path}: run `linkreg init` first")
     options.path.parent.mkdir(parents=True, exist_ok=True)
-    config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": options.memory_limit}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": options.memory_limit,
+        # Text leaves DuckDB as Arrow string views, the layout polars keeps text in: a query's
+        # rows become a polars frame without a copy (plain strings cost a conversion each).
+        "arrow_output_version": "1.4",
+        "produce_arrow_string_view": True,
+    }
     if options.temp_directory is not None:
         options.temp_directory.mkdir(parents=True, exist_ok=True)
         config["temp_directory"] = str(options.temp_directory)
