@@ -19,7 +19,7 @@ store = "data/linkreg.duckdb"   # the link store, relative to the root
 settle_seconds = 5              # a file must stay unchanged this long before it is taken
 poll_seconds = 10               # how often `linkreg watch` looks at the inbox
 max_file_bytes = 21474836480    # larger files are refused whole (FILE_TOO_LARGE); 20 GiB
-memory_limit = "1GB"            # DuckDB's memory limit; it spills to data/tmp beyond it
+memory_limit = "768MB"          # DuckDB's memory limit; it spills to data/tmp beyond it
 audit_retention_days = 3650     # consultation audit files older than this are removed
 # formats_file = "catalogue/formats.csv"      # a local format catalogue instead of the packaged one
 # key_types_file = "catalogue/key_types.csv"  # a local key-type list instead of the packaged one
@@ -78,7 +78,7 @@ class Settings:
     settle_seconds: float = 5.0
     poll_seconds: float = 10.0
     max_file_bytes: int = 20 * 1024**3
-    memory_limit: str = "1GB"
+    memory_limit: str = "768MB"
     formats_file: Path | None = None
     key_types_file: Path | None = None
     country_aliases_file: Path | None = None
@@ -193,7 +193,7 @@ def _parse(document: dict[str, object], *, text: str, path: Path, root: Path) ->
         settle_seconds=number("settle_seconds", 5.0),
         poll_seconds=number("poll_seconds", 10.0),
         max_file_bytes=max_file_bytes,
-        memory_limit=text_setting("memory_limit") or "1GB",
+        memory_limit=text_setting("memory_limit") or "768MB",
         formats_file=relative_path("formats_file"),
         key_types_file=relative_path("key_types_file"),
         country_aliases_file=relative_path("country_aliases_file"),

@@ -102,7 +102,7 @@ class StoreOptions:
     """How to open the store."""
 
     path: Path
-    memory_limit: str = "1GB"
+    memory_limit: str = "768MB"
     temp_directory: Path | None = None
     read_only: bool = False
 
