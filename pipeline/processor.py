@@ -287,6 +287,7 @@ class Processor:
                     _wait_for(written)
                 written = [output.submit(sort_and_write, result, answers),
                            output.submit(audit.write, answers)]  # fmt: skip
+                del answers  # the threads hold them until they are written: peak memory
                 if self.progress is not None:
                     self.progress(claimed.batch_id, claimed.file_name, facts.size, answered.rows)
             with stages.timing("output wait"):
