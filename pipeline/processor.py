@@ -282,7 +282,7 @@ class Processor:
                         operation=claimed.operation,
                         today=self.rules.reference_date,
                     )
-                del chunk, staged  # freed before the sort copies the answers: peak memory
+                del chunk, staged  # freed before the next chunk is read: peak memory
                 with stages.timing("output wait"):
                     _wait_for(written)
                 written = [output.submit(sort_and_write, result, answers),
@@ -487,8 +487,8 @@ class Processor:
 class Stages:
     """Seconds a batch spent per stage (read, validate, join, ...), for its last log line.
 
-    Stages that run in a thread beside others (a lookup's sort and write) overlap them: the
-    seconds then add up to more than the batch took.
+    Stages that run in a thread beside others (a lookup's sort and write, a mutation's stage)
+    overlap them: the seconds then add up to more than the batch took.
     """
 
     def __init__(self) -> None:

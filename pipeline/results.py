@@ -226,6 +226,7 @@ def write_result(
     order = [name for name in columns if name in _ORDER]
     selected = ", ".join(f'"{name}"' for name in columns)  # `check` is a reserved word
     counts = AnswerCounts()
+    writer = result_writer(path, file_format=file_format, delimiter=delimiter, columns=columns)
 
     def write(part: pa.Table) -> None:
         frame = pl.from_arrow(part, rechunk=True)
@@ -234,7 +235,6 @@ def write_result(
         writer.write(frame)
         counts.add(frame)
 
-    writer = result_writer(path, file_format=file_format, delimiter=delimiter, columns=columns)
     with writer, ThreadPoolExecutor(max_workers=1, thread_name_prefix="result") as pool:
         if rows is None:
             write(connection.sql(f"SELECT {selected} FROM answer").to_arrow_table())
