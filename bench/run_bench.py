@@ -78,6 +78,7 @@ class Measurement:
     rows: int
     seconds: float
     peak_rss_mb: float | None
+    cpu_seconds: float | None = None  # user + system: steadier than wall time on a shared machine
     batch_seconds: float | None = None  # from the log: batch started -> finished
     stages: dict[str, float] = field(default_factory=dict)  # from the log: seconds per stage
     check: str = "ok"
@@ -205,11 +206,22 @@ def _with_ref(frame: pl.DataFrame) -> pl.DataFrame:
 # ---------------------------------------------------------------- measuring a child process
 
 
-def run_measured(command: list[str], *, log: Path) -> tuple[float, float | None, int]:
-    """Wall seconds, peak RSS (MB) and exit code of one child process; its output goes to log."""
+@dataclass(frozen=True)
+class Run:
+    """What one child process took."""
+
+    seconds: float  # wall time
+    peak_rss_mb: float | None
+    cpu_seconds: float | None  # user + system, on all cores: steadier than wall time
+    code: int
+
+
+def run_measured(command: list[str], *, log: Path) -> Run:
+    """Wall and CPU seconds, peak RSS and exit code of one child process; its output goes to
+    log."""
     rss_file = log.with_suffix(".rss")
     if TIME_BIN.exists():
-        command = [str(TIME_BIN), "-f", "%M", "-o", str(rss_file), *command]
+        command = [str(TIME_BIN), "-f", "%M %U %S", "-o", str(rss_file), *command]
     with log.open("wb") as output:
         start = time.perf_counter()
         child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
@@ -218,9 +230,12 @@ def run_measured(command: list[str], *, log: Path) -> tuple[float, float | None,
             peak_kb = max(peak_kb, _vm_hwm_kb(child.pid))
             time.sleep(0.05)
         seconds = time.perf_counter() - start
+    cpu = None
     if TIME_BIN.exists():
-        peak_kb = int(rss_file.read_text().split()[-1])
-    return seconds, (peak_kb / 1024 if peak_kb else None), child.returncode
+        peak, user, system = rss_file.read_text().split()[-3:]
+        peak_kb, cpu = int(peak), float(user) + float(system)
+    peak_mb = peak_kb / 1024 if peak_kb else None
+    return Run(seconds, peak_mb, cpu, child.returncode)
 
 
 def _vm_hwm_kb(pid: int) -> int:
@@ -256,12 +271,15 @@ def measure_floor(inputs: Inputs, fmt: str, folder: Path) -> list[Measurement]:
         result = folder / f"{step}.result.{fmt}"
         sql = query if step == "create" else f"COPY ({query}) TO '{result}' (FORMAT {fmt})"
         command = [sys.executable, "-c", FLOOR_SCRIPT, str(database), sql]
-        seconds, peak, code = run_measured(command, log=folder / f"{step}.log")
+        run = run_measured(command, log=folder / f"{step}.log")
         rows = inputs.links if step == "create" else inputs.requests
-        check = "ok" if code == 0 else f"exit {code}: see {folder / f'{step}.log'}"
+        check = "ok" if run.code == 0 else f"exit {run.code}: see {folder / f'{step}.log'}"
         measurements.append(
-            Measurement(inputs.links, fmt, step, "floor", rows, seconds, peak, check=check)
-        )
+            Measurement(
+                inputs.links, fmt, step, "floor", rows, run.seconds, run.peak_rss_mb,
+                cpu_seconds=run.cpu_seconds, check=check,
+            )
+        )  # fmt: skip
     return measurements
 
 
@@ -282,15 +300,16 @@ def measure_linkreg(inputs: Inputs, fmt: str, root: Path) -> list[Measurement]:
         (inbox / f".{source.name}.part").rename(inbox / source.name)
         log = root / f"process-{step}.log"
         command = [linkreg, "-v", "process", "--root", str(root), "--settle", "0"]
-        seconds, peak, code = run_measured(command, log=log)
+        run = run_measured(command, log=log)
         rows = inputs.links if step == "create" else inputs.requests
         check = _check_receipt(
-            root, step, source, rows=rows, expected=inputs.expected[step], code=code, log=log
+            root, step, source, rows=rows, expected=inputs.expected[step], code=run.code, log=log
         )
         measurements.append(
             Measurement(
-                inputs.links, fmt, step, "linkreg", rows, seconds, peak,
-                batch_seconds=_batch_seconds(log), stages=_stages(log), check=check,
+                inputs.links, fmt, step, "linkreg", rows, run.seconds, run.peak_rss_mb,
+                cpu_seconds=run.cpu_seconds, batch_seconds=_batch_seconds(log),
+                stages=_stages(log), check=check,
             )
         )  # fmt: skip
     return measurements
@@ -393,8 +412,8 @@ def growth(measurements: list[Measurement]) -> list[dict[str, object]]:
 def print_tables(report: Report, console: Console) -> None:
     table = Table(title="linkreg process vs bare DuckDB (floor)")
     floor_by_step = floors(report.measurements)
-    for name in ("links", "format", "step", "rows", "linkreg s", "in batch s", "rows/s",
-                 "peak MB", "floor s", "floor MB", "ratio", "check"):  # fmt: skip
+    for name in ("links", "format", "step", "rows", "linkreg s", "in batch s", "CPU s", "rows/s",
+                 "peak MB", "floor s", "floor CPU s", "floor MB", "ratio", "check"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("format", "step", "check") else "right")
     for m in report.measurements:
         if m.kind != "linkreg":
@@ -403,8 +422,10 @@ def print_tables(report: Report, console: Console) -> None:
         table.add_row(
             f"{m.links:,}", m.file_format, m.step, f"{m.rows:,}", f"{m.seconds:.2f}",
             f"{m.batch_seconds:.2f}" if m.batch_seconds is not None else "-",
-            f"{m.rows_per_second:,.0f}", _mb(m.peak_rss_mb),
-            f"{floor.seconds:.2f}" if floor else "-", _mb(floor.peak_rss_mb) if floor else "-",
+            _seconds(m.cpu_seconds), f"{m.rows_per_second:,.0f}", _mb(m.peak_rss_mb),
+            f"{floor.seconds:.2f}" if floor else "-",
+            _seconds(floor.cpu_seconds) if floor else "-",
+            _mb(floor.peak_rss_mb) if floor else "-",
             f"{m.seconds / floor.seconds:.1f}" if floor else "-", m.check,
         )  # fmt: skip
     console.print(table)
@@ -427,6 +448,10 @@ def print_tables(report: Report, console: Console) -> None:
         for row in grown:
             table.add_row(*("-" if value is None else str(value) for value in row.values()))
         console.print(table)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _mb(value: float | None) -> str:
