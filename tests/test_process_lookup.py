@@ -252,3 +252,21 @@ def test_lookup_csv_gz_in_csv_gz_out(loaded, drop, run):
     path = loaded / "outbox" / "RVA" / "lookup-insz" / "night.result.csv.gz"
     result = pl.read_csv(gzip.decompress(path.read_bytes()), infer_schema=False)
     assert result["ref"].to_list() == ["a", "b", "b", "c", "d", "e", "e"]
+
+
+def test_a_duckdb_that_hands_plain_strings_gives_the_same_answers(loaded, drop, run, monkeypatch):
+    """String views out of DuckDB are a speed-up only: without them, a lookup's result and its
+    audit (Parquet, written from whichever text type comes) come out the same."""
+    from pipeline import store
+
+    drop("RVA", "lookup-insz", "views.csv", MANY)
+    run()
+    monkeypatch.setattr(store, "_hand_text_as_string_views", lambda connection: None)
+    drop("RVA", "lookup-insz", "plain.csv", MANY.replace(",a\n", ",a \n"))  # other content
+    run()
+    views = result_csv(loaded, "RVA", "lookup-insz", "views")
+    plain = result_csv(loaded, "RVA", "lookup-insz", "plain")
+    assert plain.drop("ref").equals(views.drop("ref"))
+    audits = [pl.read_parquet(path) for path in sorted((loaded / "audit").rglob("*.parquet"))]
+    assert len(audits) == 2
+    assert audits[0].drop("batch_id", "at").equals(audits[1].drop("batch_id", "at"))
