@@ -533,8 +533,9 @@ def run() -> None:
             print(code, file=sys.stderr)
         code = 0 if code is None else 1
     logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # a closed pipe (`linkreg ... | head`) takes no more
+            stream.flush()
     os._exit(code)
 
 
