@@ -8,7 +8,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipeline import __version__, ledger, utc_now
+from pipeline import __version__, ledger, utc_now, wait_for_all
 from pipeline.config import Settings
 from pipeline.contract import FileReason, FileRejected, Operation, ReceiptStatus
 from pipeline.files import is_dry_run, move_atomic, split_name, write_atomic
@@ -225,13 +225,13 @@ class Processor:
                         staged = validate_chunk(chunk, operation=operation, rules=self.rules)
                 rows += chunk.height
                 with stages.timing("stage wait"):
-                    _wait_for(stored)
+                    wait_for_all(stored)
                 stored = [stager.submit(stage, staged)]
                 if self.progress is not None:
                     claimed = facts.claimed
                     self.progress(claimed.batch_id, claimed.file_name, facts.size, rows)
             with stages.timing("stage wait"):
-                _wait_for(stored)
+                wait_for_all(stored)
         return rows
 
     def _answer_lookups(self, facts: _Facts, request: RequestFile) -> _Answered:
@@ -284,14 +284,14 @@ class Processor:
                     )
                 del chunk, staged  # freed before the next chunk is read: peak memory
                 with stages.timing("output wait"):
-                    _wait_for(written)
+                    wait_for_all(written)
                 written = [output.submit(sort_and_write, result, answers),
                            output.submit(audit.write, answers)]  # fmt: skip
                 del answers  # the threads hold them until they are written: peak memory
                 if self.progress is not None:
                     self.progress(claimed.batch_id, claimed.file_name, facts.size, answered.rows)
             with stages.timing("output wait"):
-                _wait_for(written)
+                wait_for_all(written)
         return answered
 
     def _commit_lookups(self, facts: _Facts, answered: _Answered) -> FileReport:
@@ -514,13 +514,6 @@ class Stages:
 
     def __str__(self) -> str:
         return ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in self.seconds.items())
-
-
-def _wait_for(futures: list[Future[None]]) -> None:
-    """Waits for all; the first error is raised once all have finished."""
-    wait(futures)
-    for future in futures:
-        future.result()
 
 
 @dataclass(frozen=True)

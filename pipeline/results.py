@@ -24,6 +24,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline import wait_for_all
 from pipeline.contract import RESULT_COLUMNS, Status
 from pipeline.files import OUTPUT_MODE, fsync_file
 
@@ -239,17 +240,15 @@ def write_result(
         if rows is None:
             write(connection.sql(f"SELECT {selected} FROM answer").to_arrow_table())
             return counts
-        written: Future[None] | None = None
+        written: list[Future[None]] = []
         for first in range(1, rows + 1, range_rows):
             part = connection.sql(
                 f"SELECT {selected} FROM answer WHERE row BETWEEN $first AND $last",
                 params={"first": first, "last": first + range_rows - 1},
             ).to_arrow_table()
-            if written is not None:
-                written.result()
-            written = pool.submit(write, part)
-        if written is not None:
-            written.result()
+            wait_for_all(written)
+            written = [pool.submit(write, part)]
+        wait_for_all(written)
     return counts
 
 
