@@ -192,52 +192,40 @@ def test_a_lookup_in_several_chunks_answers_as_one(loaded, drop, run, monkeypatc
     }
 
 
+@pytest.mark.parametrize(
+    ("module", "owner", "name", "error"),
+    [
+        ("processor", None, "lookup_answers", RuntimeError("the disk went away")),
+        ("results", "_CsvWriter", "write", OSError("no space left on device")),
+    ],
+    ids=["in the join", "in the result's write, in its thread"],
+)
 def test_a_lookup_that_fails_part_way_leaves_no_result_and_no_audit(
-    loaded, drop, run, monkeypatch
+    loaded, drop, run, monkeypatch, module, owner, name, error
 ):
+    """The second chunk fails, on the main thread or in an output thread: the file is refused
+    whole, and no chunk is answered after the failure."""
+    import importlib
+
     from pipeline import processor
 
-    answered = processor.lookup_answers
+    target = importlib.import_module(f"pipeline.{module}")
+    target = getattr(target, owner) if owner else target
+    original = getattr(target, name)
     calls = []
 
     def fail_on_the_second_chunk(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
-            raise RuntimeError("the disk went away")
-        return answered(*args, **kwargs)
+            raise error
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(processor, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(processor, "lookup_answers", fail_on_the_second_chunk)
+    monkeypatch.setattr(target, name, fail_on_the_second_chunk)
     drop("RVA", "lookup-insz", "broken.csv", MANY)
     [report] = run()
     assert report.status == "REJECTED" and report.reason == "UNREADABLE_FILE"
-    outbox = loaded / "outbox" / "RVA" / "lookup-insz"
-    assert sorted(p.name for p in outbox.iterdir()) == ["broken.receipt.json"]
-    assert not list((loaded / "audit").rglob(f"{report.batch_id}.parquet"))
-    assert not [p for p in (loaded / "work").iterdir() if p.is_dir()]
-
-
-def test_a_lookup_whose_output_fails_in_its_thread_leaves_no_result_and_no_audit(
-    loaded, drop, run, monkeypatch
-):
-    """A chunk's answers are written in a thread: its failure fails the file."""
-    from pipeline import processor, results
-
-    write = results._CsvWriter.write
-    calls = []
-
-    def fail_on_the_second_chunk(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise OSError("no space left on device")
-        return write(*args, **kwargs)
-
-    monkeypatch.setattr(processor, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(results._CsvWriter, "write", fail_on_the_second_chunk)
-    drop("RVA", "lookup-insz", "broken.csv", MANY)
-    [report] = run()
-    assert report.status == "REJECTED" and report.reason == "UNREADABLE_FILE"
-    assert len(calls) == 2, "no chunk is written after the failure"
+    assert len(calls) == 2, "no chunk is answered after the failure"
     outbox = loaded / "outbox" / "RVA" / "lookup-insz"
     assert sorted(p.name for p in outbox.iterdir()) == ["broken.receipt.json"]
     assert not list((loaded / "audit").rglob(f"{report.batch_id}.parquet"))
