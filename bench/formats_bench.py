@@ -22,7 +22,8 @@ import polars as pl
 
 from pipeline.contract import Operation
 from pipeline.validation import Rules, validate_chunk
-from schemas.formats import Catalogue, apply_key_formats, generate_valid_keys, load_catalogue
+from schemas.formats import Catalogue, apply_key_formats, load_catalogue
+from schemas.formats.generate import generate_valid_keys
 
 # (country, key type, the rule whose keys are drawn, weight): what a mass link load may hold.
 MIX = (

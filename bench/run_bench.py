@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.synthetic import mutate_insz, synthetic_insz
-from schemas.formats import generate_valid_keys
+from schemas.formats.generate import generate_valid_keys
 
 SEED = 20260101
 FORMATS = ("csv", "parquet")

@@ -10,8 +10,8 @@ import polars as pl
 
 from pipeline import utc_now
 from pipeline.config import Settings
-from pipeline.contract import Operation
-from pipeline.operations.lookups import in_request_order, lookup_answers
+from pipeline.contract import RESULT_COLUMNS, Operation
+from pipeline.operations.lookups import lookup_answers
 from pipeline.results import ConsultationWriter
 from pipeline.run import load_rules, store_options
 from pipeline.store import opened
@@ -78,4 +78,4 @@ def lookup(settings: Settings, query: LookupQuery) -> pl.DataFrame:
         at=now,
     ) as audit:
         audit.write(answers)
-    return in_request_order(answers)
+    return answers.select(RESULT_COLUMNS)

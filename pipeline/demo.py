@@ -15,7 +15,7 @@ from pipeline.processor import FileReport
 from pipeline.run import process_inbox
 from pipeline.setup import init_root
 from pipeline.synthetic import mutate_insz, synthetic_insz
-from schemas.formats import generate_valid_keys
+from schemas.formats.generate import generate_valid_keys
 
 # (country, key type, rule id of the catalogue, share of the links)
 _KEY_MIX = (

@@ -29,13 +29,12 @@ from pipeline.operations.answer import (
     result_columns,
     stage_rows,
 )
-from pipeline.operations.lookups import LOOKUPS, in_request_order, lookup_answers
+from pipeline.operations.lookups import LOOKUPS, answers_of, found_links
 from pipeline.reading import RequestFile, iter_chunks, open_request
 from pipeline.receipts import Receipt
 from pipeline.results import (
     AnswerCounts,
     ConsultationWriter,
-    PartWriter,
     result_writer,
     write_result,
 )
@@ -238,21 +237,26 @@ class Processor:
         """Answers a lookup chunk after chunk: nothing is staged, the result and the audit are
         appended as the chunks come, so memory depends on the chunk size only.
 
-        A chunk's answers are sorted and written, and audited, in two threads while the next
-        chunk is read, validated and joined: all of it runs outside the GIL, on both cores.
-        Each chunk waits for the previous one's output, so at most two are held at a time.
+        The main thread reads, validates and joins a chunk (DuckDB finds its links); an output
+        thread puts the answers together and writes them to the result, and a second one to the
+        audit, while the next chunk is read, validated and joined. All of it runs outside the
+        GIL, on both cores. Each chunk waits for the previous one's output, so at most two are
+        held at a time.
         """
         claimed = facts.claimed
+        operation = claimed.operation
         work_dir = claimed.input_path.parent.parent
         answered = _Answered(result_name=f"{facts.output_base}.result.{facts.file_format}")
         stages = facts.stages
 
-        def sort_and_write(result: PartWriter, answers: pa.Table) -> None:
-            with stages.timing("sort"):
-                in_order = in_request_order(answers)
+        def answer_and_write(rows: pl.DataFrame, links: pa.Table) -> None:
+            with stages.timing("assemble"):
+                answers = answers_of(rows, links, operation=operation)
+            audited = [auditor.submit(audit.write, answers)]
             with stages.timing("write"):
-                result.write(in_order)
-                answered.counts.add(in_order)
+                result.write(answers)
+                answered.counts.add(answers)
+            wait_for_all(audited)
 
         with (
             result_writer(
@@ -264,30 +268,30 @@ class Processor:
                 work_dir / "audit.parquet",
                 batch_id=claimed.batch_id,
                 institution=claimed.institution,
-                operation=claimed.operation.value,
+                operation=operation.value,
                 at=self.clock(),
             ) as audit,
-            ThreadPoolExecutor(max_workers=2, thread_name_prefix="output") as output,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="output") as output,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit") as auditor,
         ):
             written: list[Future[None]] = []
-            chunks = iter_chunks(request, operation=claimed.operation, chunk_rows=CHUNK_ROWS)
+            chunks = iter_chunks(request, operation=operation, chunk_rows=CHUNK_ROWS)
             for chunk in stages.timed("read", chunks):
                 answered.rows += chunk.height
                 with stages.timing("validate"):
-                    staged = validate_chunk(chunk, operation=claimed.operation, rules=self.rules)
+                    staged = validate_chunk(chunk, operation=operation, rules=self.rules)
                 with stages.timing("join"):
-                    answers = lookup_answers(
+                    links = found_links(
                         self.connection,
                         staged,
-                        operation=claimed.operation,
+                        operation=operation,
                         today=self.rules.reference_date,
                     )
-                del chunk, staged  # freed before the next chunk is read: peak memory
+                del chunk  # freed before the next chunk is read: peak memory
                 with stages.timing("output wait"):
                     wait_for_all(written)
-                written = [output.submit(sort_and_write, result, answers),
-                           output.submit(audit.write, answers)]  # fmt: skip
-                del answers  # the threads hold them until they are written: peak memory
+                written = [output.submit(answer_and_write, staged, links)]
+                del staged, links  # the thread holds them until they are written: peak memory
                 if self.progress is not None:
                     self.progress(claimed.batch_id, claimed.file_name, facts.size, answered.rows)
             with stages.timing("output wait"):
@@ -487,7 +491,7 @@ class Processor:
 class Stages:
     """Seconds a batch spent per stage (read, validate, join, ...), for its last log line.
 
-    Stages that run in a thread beside others (a lookup's sort and write, a mutation's stage)
+    Stages that run in a thread beside others (a lookup's assembly and write, a mutation's stage)
     overlap them: the seconds then add up to more than the batch took.
     """
 

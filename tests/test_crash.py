@@ -32,7 +32,7 @@ from pipeline.processor import Processor
 from pipeline.run import process_inbox
 from pipeline.setup import init_root
 from pipeline.synthetic import synthetic_insz
-from schemas.formats import generate_valid_keys
+from schemas.formats.generate import generate_valid_keys
 from tests.conftest import BSN_A, BSN_B, CONFIG, INSZ_1990, INSZ_2001, receipt
 
 LINKS = 50_000

@@ -153,7 +153,7 @@ def test_progress_hook_sees_rows_grow(loaded, drop):
 def test_marker_institution_waits_for_the_done_file(loaded, drop, run):
     config = loaded / "linkreg.toml"
     config.write_text(
-        config.read_text().replace('[institutions.ONEM]\n', "[institutions.ONEM]\nmarker = true\n")
+        config.read_text().replace("[institutions.ONEM]\n", "[institutions.ONEM]\nmarker = true\n")
     )
     drop("ONEM", "lookup-insz", "night.csv", f"insz\n{INSZ_1990}\n")
     assert run() == [], "no marker yet: the file waits"
@@ -195,10 +195,11 @@ def test_a_lookup_in_several_chunks_answers_as_one(loaded, drop, run, monkeypatc
 @pytest.mark.parametrize(
     ("module", "owner", "name", "error"),
     [
-        ("processor", None, "lookup_answers", RuntimeError("the disk went away")),
+        ("processor", None, "found_links", RuntimeError("the disk went away")),
         ("results", "_CsvWriter", "write", OSError("no space left on device")),
+        ("results", "ConsultationWriter", "write", OSError("no space left on device")),
     ],
-    ids=["in the join", "in the result's write, in its thread"],
+    ids=["in the join", "in the result's write, in its thread", "in the audit, in its thread"],
 )
 def test_a_lookup_that_fails_part_way_leaves_no_result_and_no_audit(
     loaded, drop, run, monkeypatch, module, owner, name, error

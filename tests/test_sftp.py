@@ -23,7 +23,7 @@ import pytest
 
 from pipeline.setup import init_root
 from pipeline.synthetic import synthetic_insz
-from schemas.formats import generate_valid_keys
+from schemas.formats.generate import generate_valid_keys
 from tests.sftp_server import SftpServer, missing_tools
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.setup import init_root
 from pipeline.synthetic import synthetic_insz
-from schemas.formats import generate_valid_keys
+from schemas.formats.generate import generate_valid_keys
 from tests.conftest import CONFIG, INSZ_1990
 
 SETTLE = 0.5

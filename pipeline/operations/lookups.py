@@ -2,10 +2,13 @@
 
 A lookup changes nothing, so it needs no staging: every validated chunk is joined to the store
 as it comes, straight from its polars frame, and its answers go to the result and the audit
-before the next chunk is read. The query answers all rows of the chunk, the rejected ones too
-(they join nothing and echo their normalised values). The result puts them in request order,
-then link order (the order the links were created in); the audit takes them as the join gave
-them.
+before the next chunk is read.
+
+DuckDB does the join and hands back the links found, narrow: the position of the request row
+in its chunk and the link's own columns. Polars puts them in request order, then link order
+(the order the links were created in), and gathers the request's columns by position. Every
+row of the chunk is answered, the rejected ones too: they join nothing and echo their
+normalised values. Handing the request's columns through DuckDB as text cost twice as much.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipeline.contract import RESULT_COLUMNS, Operation, Reason, Status
-from pipeline.operations.sql import insz_text, known_at, valid_on
+from pipeline.contract import Operation, Reason, Status
+from pipeline.operations.sql import known_at, valid_on
 
 REPLACED_MESSAGE = "this INSZ was replaced: the answer is the links of the new INSZ"
 LOOKUPS = frozenset({Operation.LOOKUP_INSZ, Operation.LOOKUP_KEY})
@@ -28,7 +31,13 @@ LOOKUPS = frozenset({Operation.LOOKUP_INSZ, Operation.LOOKUP_KEY})
 ASKED_COLUMNS = ("replaced_insz", "asked_country", "asked_key_type", "as_of_d", "recorded_at_ts")
 
 _CHUNK = "lookup_chunk"
+_POSITION = "position"  # of a request row in its chunk
 _ARROW_BATCH = 1 << 22
+# The staged columns the query reads, and those the answers echo.
+_MATCHED = (_POSITION, "reason", "insz_int", "country", "key_type", "foreign_key", "as_of_d",
+            "recorded_at_ts")  # fmt: skip
+_ECHOED = ("row", "ref", "reason", "message", "insz", "country", "key_type", "foreign_key",
+           "valid_from", "valid_to", "as_of_d", "recorded_at_ts")  # fmt: skip
 
 
 def lookup_answers(
@@ -37,8 +46,8 @@ def lookup_answers(
     *,
     operation: Operation,
     today: dt.date,
-) -> pa.Table:
-    """The answer rows of one validated chunk (``STAGED_SCHEMA``), as the join gave them.
+) -> pl.DataFrame:
+    """The answer rows of one validated chunk (``STAGED_SCHEMA``), in request order.
 
     ``lookup-insz``: all links of each INSZ, filtered by country, key type, validity date and
     record time. An INSZ that the administrator replaced (a BIS number that became a national
@@ -46,9 +55,23 @@ def lookup_answers(
     ``INSZ_REPLACED``. ``lookup-key``: the INSZ linked to each foreign key of a country,
     optionally of one key type. Rejected rows echo their normalised values.
 
-    The table has the result columns, then ``ASKED_COLUMNS`` and ``link_id`` for the audit.
+    The frame has the result columns, then ``ASKED_COLUMNS`` and ``link_id`` for the audit.
     """
-    connection.register(_CHUNK, rows)
+    return answers_of(rows, found_links(connection, rows, operation=operation, today=today),
+                      operation=operation)  # fmt: skip
+
+
+def found_links(
+    connection: duckdb.DuckDBPyConnection,
+    rows: pl.DataFrame,
+    *,
+    operation: Operation,
+    today: dt.date,
+) -> pa.Table:
+    """The store's half of the answers of a chunk: the links each request row found, by the
+    row's position in the chunk, in no order; a row that found none (or was rejected) has one
+    row with no link. See ``lookup_answers``."""
+    connection.register(_CHUNK, rows.with_row_index(_POSITION).select(_MATCHED))
     try:
         query = _query(connection, rows, operation=operation)
         return connection.sql(query, params={"today": today}).to_arrow_table(_ARROW_BATCH)
@@ -56,16 +79,71 @@ def lookup_answers(
         connection.unregister(_CHUNK)
 
 
-def in_request_order(answers: pa.Table) -> pl.DataFrame:
-    """The result rows, sorted by request row, then link (the order they were created in).
+def answers_of(rows: pl.DataFrame, links: pa.Table, *, operation: Operation) -> pl.DataFrame:
+    """The answer rows of a chunk (see ``lookup_answers``) from its validated rows and the
+    links they found (``found_links``): sorted, then the request's columns gathered to them.
 
-    Polars sorts and gathers them several times faster than DuckDB's ``ORDER BY`` over all
-    columns; one integer key (row and link id both fit in 32 bits) sorts faster than two.
+    One integer key (position and link id both fit in 32 bits) sorts faster than two.
     """
-    rows = pl.from_arrow(answers.select([*RESULT_COLUMNS, "link_id"]), rechunk=True)
-    assert isinstance(rows, pl.DataFrame)
-    order = pl.col("row") * (1 << 32) + pl.col("link_id").fill_null(0)
-    return rows.sort(order).select(RESULT_COLUMNS)
+    found = pl.from_arrow(links, rechunk=True)
+    assert isinstance(found, pl.DataFrame)
+    found = found.sort(
+        pl.col(_POSITION).cast(pl.Int64) * (1 << 32) + pl.col("link_id").fill_null(0)
+    )
+    found = found.with_columns(
+        _as_text(found[name]) for name in ("link_valid_from", "link_valid_to")
+    )
+    asked = rows.select(pl.col(_ECHOED).gather(found[_POSITION]))
+    valid = pl.col("reason").is_null()
+    any_replaced = bool(found["replaced"].any())
+
+    def or_replacement(usual: pl.Expr, replacement: pl.Expr) -> pl.Expr:
+        """``usual``, or ``replacement`` on the rows whose INSZ was replaced."""
+        return pl.when("replaced").then(replacement).otherwise(usual) if any_replaced else usual
+
+    if operation is Operation.LOOKUP_INSZ:  # a link found has the INSZ asked: no formatting
+        answered_insz = or_replacement(pl.col("insz"), _insz_text("target_insz"))
+    else:
+        answered_insz = pl.when(valid).then(_insz_text("link_insz")).otherwise("insz")
+    return pl.concat([asked, found], how="horizontal").select(
+        "row",
+        "ref",
+        pl.when(~valid)
+        .then(pl.lit(Status.REJECTED.value))
+        .when(pl.col("link_id").is_null())
+        .then(pl.lit(Status.NOT_FOUND.value))
+        .otherwise(pl.lit(Status.FOUND.value))
+        .alias("status"),
+        or_replacement(pl.col("reason"), pl.lit(Reason.INSZ_REPLACED.value)).alias("reason"),
+        or_replacement(pl.col("message"), pl.lit(REPLACED_MESSAGE)).alias("message"),
+        answered_insz.alias("insz"),
+        *(
+            pl.coalesce(f"link_{name}", name).alias(name)
+            for name in ("country", "key_type", "foreign_key")
+        ),
+        *(
+            pl.when(valid).then(f"link_{name}").otherwise(name).alias(name)
+            for name in ("valid_from", "valid_to")
+        ),
+        or_replacement(pl.lit(None, pl.String), pl.col("insz")).alias("replaced_insz"),
+        pl.col("country").alias("asked_country"),
+        pl.col("key_type").alias("asked_key_type"),
+        "as_of_d",
+        "recorded_at_ts",
+        "link_id",
+    )
+
+
+def _as_text(dates: pl.Series) -> pl.Series:
+    """Dates as ISO text, each distinct date formatted once: links share few dates, and
+    formatting every row costs ten times more."""
+    distinct = dates.unique().drop_nulls()
+    return dates.replace_strict(distinct, distinct.cast(pl.String), default=None)
+
+
+def _insz_text(column: str) -> pl.Expr:
+    """The store keeps INSZ as BIGINT; answers show the 11 digits."""
+    return pl.col(column).cast(pl.String).str.zfill(11)
 
 
 def _query(
@@ -92,32 +170,12 @@ def _query(
     if rows["reason"].null_count() < rows.height:
         match = f"r.reason IS NULL AND {match}"
     replaced = operation is Operation.LOOKUP_INSZ and _has_replacements(connection)
-    if operation is Operation.LOOKUP_INSZ:  # a link found has the INSZ asked: no formatting
-        answered_insz = f"CASE WHEN r.replaced THEN {insz_text('r.target_insz')} ELSE r.insz END"
-    else:
-        answered_insz = (
-            f"CASE WHEN r.reason IS NOT NULL THEN r.insz"
-            f" WHEN l.insz IS NOT NULL THEN {insz_text('l.insz')} END"
-        )
     return f"""
         WITH asked AS ({_asked(replaced=replaced)})
-        SELECT r.row, r.ref,
-               CASE WHEN r.reason IS NOT NULL THEN '{Status.REJECTED}'
-                    WHEN l.insz IS NULL THEN '{Status.NOT_FOUND}'
-                    ELSE '{Status.FOUND}' END AS status,
-               CASE WHEN r.replaced THEN '{Reason.INSZ_REPLACED}' ELSE r.reason END AS reason,
-               CASE WHEN r.replaced THEN '{REPLACED_MESSAGE}' ELSE r.message END AS message,
-               {answered_insz} AS insz,
-               coalesce(l.country, r.country) AS country,
-               coalesce(l.key_type, r.key_type) AS key_type,
-               coalesce(l.foreign_key, r.foreign_key) AS foreign_key,
-               CASE WHEN r.reason IS NULL THEN CAST(l.valid_from AS VARCHAR)
-                    ELSE r.valid_from END AS valid_from,
-               CASE WHEN r.reason IS NULL THEN CAST(l.valid_to AS VARCHAR)
-                    ELSE r.valid_to END AS valid_to,
-               CASE WHEN r.replaced THEN r.insz END AS replaced_insz,
-               r.country AS asked_country, r.key_type AS asked_key_type, r.as_of_d,
-               r.recorded_at_ts, l.link_id
+        SELECT r.{_POSITION}, r.replaced, r.target_insz, l.link_id, l.insz AS link_insz,
+               l.country AS link_country, l.key_type AS link_key_type,
+               l.foreign_key AS link_foreign_key, l.valid_from AS link_valid_from,
+               l.valid_to AS link_valid_to
         FROM asked r LEFT JOIN links l ON {match}
     """
 

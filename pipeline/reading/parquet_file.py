@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.contract import FileReason, FileRejected
@@ -87,6 +86,8 @@ def _as_text(array: pa.Array) -> pa.Array:
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
         return array
     if pa.types.is_timestamp(kind):  # the day it is where the timestamp was written
+        import pyarrow.compute as pc  # noqa: PLC0415 (40 ms to import, for a rare column)
+
         local = pc.local_timestamp(array) if kind.tz else array
-        return pc.cast(pc.cast(local, pa.date32()), pa.string())
-    return pc.cast(array, pa.string())
+        return local.cast(pa.date32()).cast(pa.string())
+    return array.cast(pa.string())

@@ -25,9 +25,10 @@ from stdnum.ro import cnp
 from stdnum.tr import tckimlik
 from stdnum.us import ssn
 
-from schemas.formats import apply_key_formats, generate_valid_keys, load_catalogue
+from schemas.formats import apply_key_formats, load_catalogue
 from schemas.formats.algorithms import CHECKS
 from schemas.formats.arithmetic import is_calendar_date, luhn_digit, verhoeff_digit
+from schemas.formats.generate import generate_valid_keys
 
 # rule id -> (country, key type, stdnum's verdict)
 ORACLES: dict[str, tuple[str, str, Callable[[str], bool]]] = {

@@ -10,8 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from schemas.formats import Catalogue, apply_key_formats, generate_valid_keys, load_catalogue
+from schemas.formats import Catalogue, apply_key_formats, load_catalogue
 from schemas.formats.catalogue import PACKAGED_FORMATS, PACKAGED_KEY_TYPES
+from schemas.formats.generate import generate_valid_keys
 
 CATALOGUE = load_catalogue()
 
