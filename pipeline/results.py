@@ -14,6 +14,7 @@ import datetime as dt
 import gzip
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +28,7 @@ import pyarrow.parquet as pq
 from pipeline import wait_for_all
 from pipeline.contract import RESULT_COLUMNS, Status
 from pipeline.files import OUTPUT_MODE, fsync_file
+from pipeline.store import sql_path
 
 # Columns whose values repeat a lot: a Parquet dictionary makes them small and fast to read.
 _REPEATING = frozenset({"status", "reason", "message", "country", "key_type", "valid_from",
@@ -40,10 +42,9 @@ class PartWriter(ABC):
     """Appends frames of one schema to a file under a temporary name; renames at the end."""
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.schema = schema
-        self.temporary = path.with_name(f".{path.name}.tmp")
+        self.temporary = _temporary(path)
 
     @abstractmethod
     def write(self, rows: pl.DataFrame | pa.Table) -> None:
@@ -66,9 +67,20 @@ class PartWriter(ABC):
         if error is not None:
             self.temporary.unlink(missing_ok=True)
             return
-        fsync_file(self.temporary)
-        self.temporary.chmod(OUTPUT_MODE)
-        os.replace(self.temporary, self.path)
+        _publish(self.temporary, self.path)
+
+
+def _temporary(path: Path) -> Path:
+    """Where ``path`` is written until it is whole (the intake ignores hidden files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".{path.name}.tmp")
+
+
+def _publish(temporary: Path, path: Path) -> None:
+    """The whole file, on disk, under its name."""
+    fsync_file(temporary)
+    temporary.chmod(OUTPUT_MODE)
+    os.replace(temporary, path)
 
 
 class _ParquetWriter(PartWriter):
@@ -201,6 +213,13 @@ class AnswerCounts:
                 counted[value] = counted.get(value, 0) + count
         self._last_row = answers["row"][-1]
 
+    def add_groups(self, groups: Iterable[tuple[str, str | None, int]]) -> None:
+        """Counts (status, reason, request rows) groups."""
+        for status, reason, count in groups:
+            self.status[status] = self.status.get(status, 0) + count
+            if reason is not None:
+                self.reason[reason] = self.reason.get(reason, 0) + count
+
     def as_dict(self) -> dict[str, dict[str, int]]:
         return {"status": dict(sorted(self.status.items())),
                 "reason": dict(sorted(self.reason.items()))}  # fmt: skip
@@ -215,17 +234,25 @@ def write_result(
     columns: tuple[str, ...] = RESULT_COLUMNS,
     rows: int | None,
     range_rows: int,
+    in_order: bool = False,
 ) -> AnswerCounts:
     """Writes the ``answer`` table or view of a staged request in request order; counts it.
 
-    With ``rows`` (the request's row count), the answer is read ``range_rows`` request rows at
-    a time: the staged request is stored in row order, so DuckDB reads a range of it cheaply,
-    and polars sorts the range while DuckDB reads the next. One sort of the whole answer would
-    spill to disk past DuckDB's memory limit: minutes at ten million rows. Without (``formats``,
-    whose answer rows are rule rows), the answer is small and sorted whole.
+    ``in_order``: the answer reads the staged request alone, one row per request row, so
+    DuckDB gives it in request order; it copies it to the file on all cores.
+
+    Else, with ``rows`` (the request's row count), the answer is read ``range_rows`` request
+    rows at a time: the staged request is stored in row order, so DuckDB reads a range of it
+    cheaply, and polars sorts the range while DuckDB reads the next. One sort of the whole
+    answer would spill to disk past DuckDB's memory limit: minutes at ten million rows. Without
+    (``formats``, whose answer rows are rule rows), the answer is small and sorted whole.
     """
-    order = [name for name in columns if name in _ORDER]
     selected = ", ".join(f'"{name}"' for name in columns)  # `check` is a reserved word
+    if in_order:
+        return _copy_answer(
+            connection, path=path, file_format=file_format, delimiter=delimiter, columns=columns
+        )
+    order = [name for name in columns if name in _ORDER]
     counts = AnswerCounts()
     writer = result_writer(path, file_format=file_format, delimiter=delimiter, columns=columns)
 
@@ -249,6 +276,42 @@ def write_result(
             wait_for_all(written)
             written = [pool.submit(write, part)]
         wait_for_all(written)
+    return counts
+
+
+def _copy_answer(
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    path: Path,
+    file_format: str,
+    delimiter: str | None,
+    columns: tuple[str, ...],
+) -> AnswerCounts:
+    """DuckDB's ``COPY`` of an answer in request order, written as ``result_writer`` writes:
+    ``row`` an integer, the rest text; CSV quoted where needed, empty for null, with the
+    request's delimiter; Parquet in Snappy."""
+    selected = ", ".join(
+        '"row"' if name == "row" else f'CAST("{name}" AS VARCHAR) AS "{name}"' for name in columns
+    )
+    if file_format == "parquet":
+        options = "FORMAT parquet, COMPRESSION snappy"
+    else:
+        separator = (delimiter or ",").replace("'", "''")
+        options = f"FORMAT csv, HEADER, DELIMITER '{separator}'"
+        options += ", COMPRESSION gzip" if file_format == "csv.gz" else ""
+    temporary = _temporary(path)
+    counts = AnswerCounts()
+    try:
+        connection.execute(
+            f"COPY (SELECT {selected} FROM answer) TO '{sql_path(temporary)}' ({options})"
+        )
+        counts.add_groups(
+            connection.sql("SELECT status, reason, count(*) FROM answer GROUP BY ALL").fetchall()
+        )
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _publish(temporary, path)
     return counts
 
 

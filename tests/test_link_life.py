@@ -34,7 +34,14 @@ def linked(root, drop, run):
     return root
 
 
-def test_update_sets_the_period_and_keeps_the_previous_version(linked, drop, run):
+@pytest.mark.parametrize("chunk_rows", [1_000_000, 2], ids=["one range", "ranges of 2 rows"])
+def test_update_sets_the_period_and_keeps_the_previous_version(
+    linked, drop, run, monkeypatch, chunk_rows
+):
+    """Staged, and its result written, a range of rows at a time, the answer is the same."""
+    from pipeline import processor
+
+    monkeypatch.setattr(processor, "CHUNK_ROWS", chunk_rows)
     drop(
         "RVA",
         "update",

@@ -153,12 +153,12 @@ def test_input_is_archived_and_work_area_left_empty(root, drop, run):
     assert not list((root / "inbox" / "KSZ" / "create").iterdir())
 
 
-@pytest.mark.parametrize("chunk_rows", [1_000_000, 3], ids=["one range", "ranges of 3 rows"])
+@pytest.mark.parametrize("chunk_rows", [1_000_000, 3], ids=["one chunk", "chunks of 3 rows"])
 def test_rows_that_concern_only_themselves_and_contested_rows_in_one_file(
     root, drop, run, monkeypatch, chunk_rows
 ):
     """Each way a row can depend on the store or on other rows, beside plain new links; staged
-    and written a range of rows at a time, the answer is the same."""
+    a chunk of rows at a time, the answer is the same."""
     from pipeline import processor
 
     monkeypatch.setattr(processor, "CHUNK_ROWS", chunk_rows)

@@ -26,6 +26,9 @@ _ANSWERS = {
     Operation.DELETE: answer_delete,
     Operation.REPORT: answer_report,
 }
+# The operations whose ``answer`` reads the staged request alone, one row per request row: it
+# comes in request order (see ``write_result``).
+ANSWERED_IN_ORDER = frozenset({Operation.CREATE})
 _APPLY = {
     Operation.CREATE: apply_create,
     Operation.UPDATE: apply_update,

@@ -1,0 +1,87 @@
+"""Result files written from an ``answer`` in DuckDB: copied as it comes, or read and sorted by
+ranges; both give the same file."""
+
+from __future__ import annotations
+
+import gzip
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipeline.results import write_result
+
+# More rows than two DuckDB row groups (122,880 rows each), so that the copy runs on all cores.
+ROWS = 400_000
+TEXT = ["plain", "a;b", 'he said "hi"', "two\nlines", " lead", None, "é ü", "a,b"]
+
+
+@pytest.fixture
+def connection():
+    """An ``answer`` view over a staged ``request``, one row per request row, in request order,
+    with some rows updated in place, as ``create`` leaves it."""
+    with duckdb.connect() as connection:
+        connection.execute(
+            """
+            CREATE TEMP TABLE request AS
+            SELECT range + 1 AS row, 'r' || (range + 1) AS ref, NULL::VARCHAR AS reason,
+                   ($text)[range % 8 + 1] AS message
+            FROM range($rows)
+            """,
+            {"text": TEXT, "rows": ROWS},
+        )
+        connection.execute(
+            """
+            UPDATE request SET reason = 'INVALID_INSZ' WHERE row % 997 = 0;
+            CREATE TEMP VIEW answer AS
+            SELECT row, ref,
+                   CASE WHEN reason IS NULL THEN 'CREATED' ELSE 'REJECTED' END AS status,
+                   reason, message, NULL AS insz, 'NL' AS country, NULL AS key_type,
+                   NULL AS foreign_key, NULL AS valid_from, NULL AS valid_to
+            FROM request
+            """
+        )
+        yield connection
+
+
+def read(path, file_format):
+    if file_format == "parquet":
+        return pl.read_parquet(path)
+    text = gzip.decompress(path.read_bytes()) if file_format == "csv.gz" else path.read_bytes()
+    return pl.read_csv(text, separator=";", infer_schema=False)
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "csv", "csv.gz"])
+def test_an_answer_in_request_order_is_copied_in_that_order(connection, tmp_path, file_format):
+    """DuckDB's copy gives the file that the ranges, sorted by polars, give; and the counts."""
+    copied, ranged = tmp_path / f"copied.{file_format}", tmp_path / f"ranged.{file_format}"
+    counts = write_result(
+        connection, path=copied, file_format=file_format, delimiter=";", rows=ROWS,
+        range_rows=150_000, in_order=True,
+    )  # fmt: skip
+    expected = write_result(
+        connection, path=ranged, file_format=file_format, delimiter=";", rows=ROWS,
+        range_rows=150_000,
+    )  # fmt: skip
+
+    result = read(copied, file_format)
+    assert result["row"].cast(pl.Int64).to_list() == list(range(1, ROWS + 1))
+    assert result.equals(read(ranged, file_format))
+    if file_format != "parquet":
+        assert copied.read_bytes() == ranged.read_bytes() or file_format == "csv.gz"
+    rejected = ROWS // 997
+    assert counts.as_dict() == expected.as_dict() == {
+        "status": {"CREATED": ROWS - rejected, "REJECTED": rejected},
+        "reason": {"INVALID_INSZ": rejected},
+    }
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([copied.name, ranged.name])
+
+
+def test_a_copy_that_fails_leaves_nothing(connection, tmp_path):
+    connection.execute("CREATE OR REPLACE TEMP VIEW answer AS SELECT error('disk full') AS row")
+    with pytest.raises(duckdb.Error, match="disk full"):
+        write_result(
+            connection, path=tmp_path / "copied.csv", file_format="csv", delimiter=",",
+            columns=("row",), rows=1, range_rows=1, in_order=True,
+        )  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
