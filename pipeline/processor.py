@@ -51,6 +51,11 @@ ProgressHook = Callable[[str, str, int, int], None]
 
 # Rows validated (and, for a lookup, answered) at a time: memory depends on it, not on the file.
 CHUNK_ROWS = 500_000
+# A lookup's chunks are smaller while the store is small: the output of the last chunk is what
+# the batch waits for at its end. Each chunk's join scans the links again, so a chunk has at
+# least one row for every LINKS_PER_CHUNK_ROW links (at 20M links, 250k-row chunks took 48 s
+# for a key lookup that took 34 s in 500k-row chunks; at 2M, 250k-row chunks save 7 %).
+LINKS_PER_CHUNK_ROW = 40
 
 _EMPTY_FORMATS = {"row": pl.Int64(), "country": pl.String(), "key_type": pl.String()}
 
@@ -276,7 +281,8 @@ class Processor:
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit") as auditor,
         ):
             written: list[Future[None]] = []
-            chunks = iter_chunks(request, operation=operation, chunk_rows=CHUNK_ROWS)
+            chunk_rows = self._lookup_chunk_rows()
+            chunks = iter_chunks(request, operation=operation, chunk_rows=chunk_rows)
             for chunk in stages.timed("read", chunks):
                 answered.rows += chunk.height
                 with stages.timing("validate"):
@@ -298,6 +304,11 @@ class Processor:
             with stages.timing("output wait"):
                 wait_for_all(written)
         return answered
+
+    def _lookup_chunk_rows(self) -> int:
+        """Between half ``CHUNK_ROWS`` and ``CHUNK_ROWS``, by the store's size."""
+        [(links,)] = self.connection.execute("SELECT count(*) FROM links").fetchall()
+        return min(CHUNK_ROWS, max(CHUNK_ROWS // 2, links // LINKS_PER_CHUNK_ROW))
 
     def _commit_lookups(self, facts: _Facts, answered: _Answered) -> FileReport:
         """A lookup changes nothing: its commit is the ledger entry alone."""

@@ -192,6 +192,34 @@ def test_a_lookup_in_several_chunks_answers_as_one(loaded, drop, run, monkeypatc
     }
 
 
+def test_a_lookups_chunks_grow_with_the_store(loaded, drop, run, monkeypatch):
+    """Half ``CHUNK_ROWS`` on a small store, more rows a chunk as the store grows: each chunk's
+    join scans the links again."""
+    from pipeline import processor
+
+    monkeypatch.setattr(processor, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(processor, "LINKS_PER_CHUNK_ROW", 2)
+    rows_so_far: list[int] = []
+
+    def progress(batch_id, file_name, size, rows):
+        rows_so_far.append(rows)
+
+    drop("RVA", "lookup-insz", "small.csv", MANY)
+    run(progress=progress)
+    assert rows_so_far == [2, 4, 5], "4 links: chunks of 2 rows"
+    more = (
+        f"{INSZ_2001},NL,PASSPORT,NP1111111,,\n{INSZ_2001},FR,PASSPORT,P2222222,,\n"
+        f"{INSZ_2001},FR,PASSPORT,P7654321,,\n{INSZ_2001},NL,PASSPORT,NP3333333,,\n"
+    )
+    drop("KSZ", "create", "more.csv", LINKS.splitlines(keepends=True)[0] + more)
+    [report] = run()
+    assert report.counts["status"] == {"CREATED": 4}
+    rows_so_far.clear()
+    drop("RVA", "lookup-insz", "large.csv", MANY.replace(",a\n", ",a \n"))  # other content
+    run(progress=progress)
+    assert rows_so_far == [4, 5], "8 links: chunks of 4 rows"
+
+
 @pytest.mark.parametrize(
     ("module", "owner", "name", "error"),
     [
