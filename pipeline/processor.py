@@ -52,10 +52,13 @@ ProgressHook = Callable[[str, str, int, int], None]
 # Rows validated (and, for a lookup, answered) at a time: memory depends on it, not on the file.
 CHUNK_ROWS = 500_000
 # A lookup's chunks are smaller while the store is small: the output of the last chunk is what
-# the batch waits for at its end. Each chunk's join scans the links again, so a chunk has at
-# least one row for every LINKS_PER_CHUNK_ROW links (at 20M links, 250k-row chunks took 48 s
-# for a key lookup that took 34 s in 500k-row chunks; at 2M, 250k-row chunks save 7 %).
-LINKS_PER_CHUNK_ROW = 40
+# the batch waits for at its end (at 2M links, 250k-row chunks save 7 %). Each chunk's join
+# scans the links again, so a chunk has at least one row per so many links, and grows with the
+# store: (links per chunk row, most rows in a chunk as a multiple of CHUNK_ROWS). A key lookup
+# scans the links' text keys, which costs more than the integer INSZ: at 20M links, its 10M-row
+# file took 28 s in 500k-row chunks and 23 s in 1M-row chunks, at 1.6 GB. An INSZ lookup gained
+# nothing from 1M-row chunks, and took 1.9 GB (it has more answers a row).
+LOOKUP_CHUNKS = {Operation.LOOKUP_INSZ: (40, 1), Operation.LOOKUP_KEY: (20, 2)}
 
 _EMPTY_FORMATS = {"row": pl.Int64(), "country": pl.String(), "key_type": pl.String()}
 
@@ -281,7 +284,7 @@ class Processor:
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit") as auditor,
         ):
             written: list[Future[None]] = []
-            chunk_rows = self._lookup_chunk_rows()
+            chunk_rows = self._lookup_chunk_rows(operation)
             chunks = iter_chunks(request, operation=operation, chunk_rows=chunk_rows)
             for chunk in stages.timed("read", chunks):
                 answered.rows += chunk.height
@@ -305,10 +308,11 @@ class Processor:
                 wait_for_all(written)
         return answered
 
-    def _lookup_chunk_rows(self) -> int:
-        """Between half ``CHUNK_ROWS`` and ``CHUNK_ROWS``, by the store's size."""
+    def _lookup_chunk_rows(self, operation: Operation) -> int:
+        """From half ``CHUNK_ROWS`` up, by the store's size (``LOOKUP_CHUNKS``)."""
+        links_per_row, most = LOOKUP_CHUNKS[operation]
         [(links,)] = self.connection.execute("SELECT count(*) FROM links").fetchall()
-        return min(CHUNK_ROWS, max(CHUNK_ROWS // 2, links // LINKS_PER_CHUNK_ROW))
+        return min(most * CHUNK_ROWS, max(CHUNK_ROWS // 2, links // links_per_row))
 
     def _commit_lookups(self, facts: _Facts, answered: _Answered) -> FileReport:
         """A lookup changes nothing: its commit is the ledger entry alone."""

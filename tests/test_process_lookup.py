@@ -192,32 +192,43 @@ def test_a_lookup_in_several_chunks_answers_as_one(loaded, drop, run, monkeypatc
     }
 
 
-def test_a_lookups_chunks_grow_with_the_store(loaded, drop, run, monkeypatch):
-    """Half ``CHUNK_ROWS`` on a small store, more rows a chunk as the store grows: each chunk's
-    join scans the links again."""
+@pytest.mark.parametrize(
+    ("operation", "column", "most"), [("lookup-insz", "insz", 4), ("lookup-key", "key", 8)]
+)
+def test_a_lookups_chunks_grow_with_the_store(
+    loaded, drop, run, monkeypatch, operation, column, most
+):
+    """Half ``CHUNK_ROWS`` on a small store, more rows a chunk as the store grows (each chunk's
+    join scans the links again), up to a bound by operation."""
     from pipeline import processor
+    from pipeline.contract import Operation
 
     monkeypatch.setattr(processor, "CHUNK_ROWS", 4)
-    monkeypatch.setattr(processor, "LINKS_PER_CHUNK_ROW", 2)
+    monkeypatch.setitem(processor.LOOKUP_CHUNKS, Operation(operation), (1, most // 4))
     rows_so_far: list[int] = []
 
     def progress(batch_id, file_name, size, rows):
         rows_so_far.append(rows)
 
-    drop("RVA", "lookup-insz", "small.csv", MANY)
+    if column == "insz":
+        request = "insz\n" + f"{INSZ_1990}\n" * 9
+    else:
+        request = "country,foreign_key\n" + f"NL,{BSN_A}\n" * 9
+    drop("RVA", operation, "small.csv", request)
     run(progress=progress)
-    assert rows_so_far == [2, 4, 5], "4 links: chunks of 2 rows"
+    assert rows_so_far == [4, 8, 9], "4 links: chunks of 4 rows"
     more = (
         f"{INSZ_2001},NL,PASSPORT,NP1111111,,\n{INSZ_2001},FR,PASSPORT,P2222222,,\n"
         f"{INSZ_2001},FR,PASSPORT,P7654321,,\n{INSZ_2001},NL,PASSPORT,NP3333333,,\n"
+        f"{INSZ_2001},NL,PASSPORT,NP4444444,,\n"
     )
     drop("KSZ", "create", "more.csv", LINKS.splitlines(keepends=True)[0] + more)
     [report] = run()
-    assert report.counts["status"] == {"CREATED": 4}
+    assert report.counts["status"] == {"CREATED": 5}
     rows_so_far.clear()
-    drop("RVA", "lookup-insz", "large.csv", MANY.replace(",a\n", ",a \n"))  # other content
+    drop("RVA", operation, "large.csv", request + request.splitlines(keepends=True)[1])
     run(progress=progress)
-    assert rows_so_far == [4, 5], "8 links: chunks of 4 rows"
+    assert rows_so_far == ([4, 8, 10] if most == 4 else [8, 10]), "9 links"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ DuckDB does the join and hands back the links found, narrow: the position of the
 in its chunk and the link's own columns. Polars puts them in request order, then link order
 (the order the links were created in), and gathers the request's columns by position. Every
 row of the chunk is answered, the rejected ones too: they join nothing and echo their
-normalised values. Handing the request's columns through DuckDB as text cost twice as much.
+normalised values. Handing the request's columns through DuckDB and back as text took DuckDB
+three times as long (0.29 s against 0.10 s for 500k rows) and a fifth more CPU in all.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ def lookup_answers(
 
     The frame has the result columns, then ``ASKED_COLUMNS`` and ``link_id`` for the audit.
     """
-    return answers_of(rows, found_links(connection, rows, operation=operation, today=today),
-                      operation=operation)  # fmt: skip
+    links = found_links(connection, rows, operation=operation, today=today)
+    return answers_of(rows, links, operation=operation)
 
 
 def found_links(
