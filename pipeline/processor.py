@@ -24,7 +24,6 @@ from pipeline.contract import FileReason, FileRejected, Operation, ReceiptStatus
 from pipeline.files import is_dry_run, move_atomic, split_name, write_atomic
 from pipeline.intake import Claimed, archive_input, quarantine_work_dir, read_claim
 from pipeline.operations.answer import (
-    ANSWERED_IN_ORDER,
     answer_request,
     apply_changes,
     result_columns,
@@ -335,7 +334,9 @@ class Processor:
             connection.execute("BEGIN TRANSACTION")
             try:
                 with facts.stages.timing("answer"):
-                    answer_request(connection, operation=claimed.operation, rules=self.rules)
+                    in_order = answer_request(
+                        connection, operation=claimed.operation, rules=self.rules
+                    )
                 with facts.stages.timing("write"):
                     counts = write_result(
                         connection,
@@ -345,7 +346,7 @@ class Processor:
                         columns=result_columns(claimed.operation),
                         rows=None if claimed.operation is Operation.FORMATS else rows,
                         range_rows=CHUNK_ROWS,
-                        in_order=claimed.operation in ANSWERED_IN_ORDER,
+                        in_order=in_order,
                     )
                 changed = 0
                 if claimed.operation.mutates and not facts.dry_run:

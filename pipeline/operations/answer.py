@@ -21,14 +21,10 @@ from pipeline.operations.formats import FORMAT_COLUMNS, answer_formats
 from pipeline.validation import Rules
 
 _ANSWERS = {
-    Operation.CREATE: answer_create,
     Operation.UPDATE: answer_update,
     Operation.DELETE: answer_delete,
     Operation.REPORT: answer_report,
 }
-# The operations whose ``answer`` reads the staged request alone, one row per request row: it
-# comes in request order (see ``write_result``).
-ANSWERED_IN_ORDER = frozenset({Operation.CREATE})
 _APPLY = {
     Operation.CREATE: apply_create,
     Operation.UPDATE: apply_update,
@@ -63,17 +59,22 @@ def answer_request(
     *,
     operation: Operation,
     rules: Rules,
-) -> None:
-    """Builds ``answer`` from the staged ``request`` table."""
+) -> bool:
+    """Builds ``answer`` from the staged ``request`` table; says whether it reads ``request``
+    alone, one row per request row, and so comes in request order (a ``create`` in which no row
+    was contested): ``write_result`` then copies it as it comes."""
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE exclusive_key_types AS"
         " SELECT unnest(CAST($types AS VARCHAR[])) AS key_type",
         {"types": sorted(rules.catalogue.exclusive_key_types)},
     )
+    if operation is Operation.CREATE:
+        return answer_create(connection)
     if operation is Operation.FORMATS:
         answer_formats(connection, catalogue=rules.catalogue, aliases=rules.country_aliases)
     else:
         _ANSWERS[operation](connection)
+    return False
 
 
 def apply_changes(
