@@ -44,11 +44,12 @@ def connection():
         yield connection
 
 
-def read(path, file_format):
+def content(path, file_format):
+    """The rows of a result file; for CSV, its bytes (decompressed) too."""
     if file_format == "parquet":
-        return pl.read_parquet(path)
+        return pl.read_parquet(path), None
     text = gzip.decompress(path.read_bytes()) if file_format == "csv.gz" else path.read_bytes()
-    return pl.read_csv(text, separator=";", infer_schema=False)
+    return pl.read_csv(text, separator=";", infer_schema=False), text
 
 
 @pytest.mark.parametrize("file_format", ["parquet", "csv", "csv.gz"])
@@ -64,11 +65,11 @@ def test_an_answer_in_request_order_is_copied_in_that_order(connection, tmp_path
         range_rows=150_000,
     )  # fmt: skip
 
-    result = read(copied, file_format)
+    result, text = content(copied, file_format)
+    expected_rows, expected_text = content(ranged, file_format)
     assert result["row"].cast(pl.Int64).to_list() == list(range(1, ROWS + 1))
-    assert result.equals(read(ranged, file_format))
-    if file_format != "parquet":
-        assert copied.read_bytes() == ranged.read_bytes() or file_format == "csv.gz"
+    assert result.equals(expected_rows)
+    assert text == expected_text, "the same bytes: quoting, delimiter, empty for null"
     rejected = ROWS // 997
     assert counts.as_dict() == expected.as_dict() == {
         "status": {"CREATED": ROWS - rejected, "REJECTED": rejected},
