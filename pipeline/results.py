@@ -5,7 +5,8 @@ held, sorted or copied whole: each chunk's answers arrive sorted by request row 
 CSV goes through polars (quoted only where needed, the request's delimiter, empty for null);
 Parquet through pyarrow's writer, Snappy-compressed, with dictionaries only for the columns that
 repeat (status, country, ...) and statistics only for ``row``: both cost more than they give
-on identifiers that are all different.
+on identifiers that are all different. A mutation's answer that DuckDB gives in request order
+(a first load) is copied by DuckDB itself, in the same shape.
 """
 
 from __future__ import annotations
