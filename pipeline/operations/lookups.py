@@ -137,7 +137,7 @@ def answers_of(rows: pl.DataFrame, links: pa.Table, *, operation: Operation) -> 
 
 def _as_text(dates: pl.Series) -> pl.Series:
     """Dates as ISO text, each distinct date formatted once: links share few dates, and
-    formatting every row costs ten times more."""
+    formatting every row costs four to thirty times more (3,000 to 1 distinct dates)."""
     distinct = dates.unique().drop_nulls()
     return dates.replace_strict(distinct, distinct.cast(pl.String), default=None)
 
