@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from pipeline.contract import Operation, Reason, Status
 from pipeline.operations.sql import known_at, valid_on
+from schemas.insz import insz_as_text
 
 REPLACED_MESSAGE = "this INSZ was replaced: the answer is the links of the new INSZ"
 LOOKUPS = frozenset({Operation.LOOKUP_INSZ, Operation.LOOKUP_KEY})
@@ -103,9 +104,9 @@ def answers_of(rows: pl.DataFrame, links: pa.Table, *, operation: Operation) -> 
         return pl.when("replaced").then(replacement).otherwise(usual) if any_replaced else usual
 
     if operation is Operation.LOOKUP_INSZ:  # a link found has the INSZ asked: no formatting
-        answered_insz = or_replacement(pl.col("insz"), _insz_text("target_insz"))
+        answered_insz = or_replacement(pl.col("insz"), insz_as_text(pl.col("target_insz")))
     else:
-        answered_insz = pl.when(valid).then(_insz_text("link_insz")).otherwise("insz")
+        answered_insz = pl.when(valid).then(insz_as_text(pl.col("link_insz"))).otherwise("insz")
     return pl.concat([asked, found], how="horizontal").select(
         "row",
         "ref",
@@ -140,11 +141,6 @@ def _as_text(dates: pl.Series) -> pl.Series:
     formatting every row costs four to thirty times more (3,000 to 1 distinct dates)."""
     distinct = dates.unique().drop_nulls()
     return dates.replace_strict(distinct, distinct.cast(pl.String), default=None)
-
-
-def _insz_text(column: str) -> pl.Expr:
-    """The store keeps INSZ as BIGINT; answers show the 11 digits."""
-    return pl.col(column).cast(pl.String).str.zfill(11)
 
 
 def _query(
