@@ -15,6 +15,7 @@ from pipeline.config import Settings
 from pipeline.contract import Operation, ReceiptStatus
 from pipeline.intake import Drop, claim
 from pipeline.lock import ProcessorLock
+from pipeline.operations.sql import insz_text
 from pipeline.processor import FileReport, Processor, ProcessorError
 from pipeline.receipts import Receipt
 from pipeline.run import load_rules, store_options
@@ -90,7 +91,7 @@ def review_queue(settings: Settings, *, include_closed: bool = False) -> pl.Data
             connection,
             f"""
             SELECT q.report_id, q.reported_at, q.institution, q.reason, q.state,
-                   lpad(CAST(l.insz AS VARCHAR), 11, '0') AS insz, l.country, l.key_type,
+                   {insz_text("l.insz")} AS insz, l.country, l.key_type,
                    l.foreign_key, q.resolved_at, q.resolved_by, q.note
             FROM review_queue q
             JOIN (SELECT * FROM links QUALIFY row_number() OVER
@@ -107,8 +108,8 @@ def resolve_report(
     """Deletes the reported link (through ``delete``) or dismisses the report; returns the state."""
     with opened(store_options(settings, read_only=True)) as connection:
         row = connection.execute(
-            """
-            SELECT q.state, lpad(CAST(l.insz AS VARCHAR), 11, '0'), l.country, l.key_type,
+            f"""
+            SELECT q.state, {insz_text("l.insz")}, l.country, l.key_type,
                    l.foreign_key
             FROM review_queue q JOIN links l ON l.link_id = q.link_id AND l.recorded_to IS NULL
             WHERE q.report_id = ?

@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 
 from pipeline.config import Settings
+from pipeline.operations.sql import insz_text
 from pipeline.run import store_options
 from pipeline.store import opened, query_frame
 
@@ -68,7 +69,7 @@ def _window(query: AuditQuery, column: str) -> tuple[str, dict[str, object]]:
 
 def _changes(connection: duckdb.DuckDBPyConnection, query: AuditQuery) -> pl.DataFrame:
     who, parameters = _who(
-        query, insz="lpad(CAST(insz AS VARCHAR), 11, '0')", country="country", key="foreign_key"
+        query, insz=insz_text("insz"), country="country", key="foreign_key"
     )
     started, window = _window(query, "recorded_from")
     ended, _ = _window(query, "recorded_to")
@@ -85,17 +86,17 @@ def _changes(connection: duckdb.DuckDBPyConnection, query: AuditQuery) -> pl.Dat
                 AND w.recorded_from <= q.reported_at)
         )
         SELECT recorded_from AS at, change AS action, institution, batch_id,
-               lpad(CAST(insz AS VARCHAR), 11, '0') AS insz, country, key_type, foreign_key,
+               {insz_text("insz")} AS insz, country, key_type, foreign_key,
                NULL::BIGINT AS answers, CAST(valid_from AS VARCHAR) AS valid_from,
                CAST(valid_to AS VARCHAR) AS valid_to, 'version ' || version AS detail
         FROM versions WHERE {started}
         UNION ALL
         SELECT recorded_to, ended_by, ended_institution, ended_batch_id,
-               lpad(CAST(insz AS VARCHAR), 11, '0'), country, key_type, foreign_key, NULL,
+               {insz_text("insz")}, country, key_type, foreign_key, NULL,
                CAST(valid_from AS VARCHAR), CAST(valid_to AS VARCHAR), ended_reason
         FROM versions WHERE ended_by IN ('DELETE', 'MOVE') AND {ended}
         UNION ALL
-        SELECT "at", action, institution, batch_id, lpad(CAST(insz AS VARCHAR), 11, '0'), country,
+        SELECT "at", action, institution, batch_id, {insz_text("insz")}, country,
                key_type, foreign_key, NULL, CAST(valid_from AS VARCHAR), CAST(valid_to AS VARCHAR),
                detail
         FROM reported WHERE {reported_window}
