@@ -456,6 +456,52 @@ def test_truncated_parquet(tmp_path: Path) -> None:
     )
 
 
+def test_corrupt_parquet_data_deep_in_the_file(tmp_path: Path) -> None:
+    """A damaged page in the third row group: the first two chunks are read, then the refusal
+    names the row after which the data is corrupt."""
+    table = pa.table({"insz": [f"{n:011d}" for n in range(3000)]})
+    path = tmp_path / "a.parquet"
+    pq.write_table(table, path, row_group_size=1000)
+    offset = pq.ParquetFile(path).metadata.row_group(2).column(0).data_page_offset
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 16] = b"\xff" * 16
+    path.write_bytes(data)
+    chunks = iter_chunks(open_request(path, operation=LOOKUP), operation=LOOKUP, chunk_rows=1000)
+    assert [next(chunks).height, next(chunks).height] == [1000, 1000]
+    with pytest.raises(FileRejected) as refused:
+        next(chunks)
+    assert refused.value.reason is FileReason.UNREADABLE_FILE
+    assert refused.value.message == (
+        "the Parquet data after row 2000 is corrupt: write the file again"
+    )
+
+
+def test_parquet_chunks_across_row_groups(tmp_path: Path) -> None:
+    """Chunks cut through row groups (and one large row group) keep every row once, in order;
+    a timestamp without a time zone gives its own day; a name with glob characters is a name."""
+    rows = 2500
+    table = pa.table(
+        {
+            "insz": [f"{n:011d}" for n in range(rows)],
+            "country": ["NL"] * rows,
+            "key_type": ["BSN"] * rows,
+            "foreign_key": ["123456782"] * rows,
+            "valid_from": pa.array(
+                [dt.datetime(2024, 1, 1, 23, 59) + dt.timedelta(days=n % 3) for n in range(rows)],
+                pa.timestamp("ms"),
+            ),
+        }
+    )
+    for row_group_size in (700, rows):
+        path = tmp_path / f"a[{row_group_size}]*.parquet"
+        pq.write_table(table, path, row_group_size=row_group_size)
+        frame = read(path, CREATE, chunk_rows=1000)
+        assert frame["row"].to_list() == list(range(1, rows + 1))
+        assert frame["insz"].to_list() == table["insz"].to_pylist()
+        days = ["2024-01-01", "2024-01-02", "2024-01-03"]
+        assert frame["valid_from"].to_list() == [days[n % 3] for n in range(rows)]
+
+
 def test_parquet_unknown_and_duplicate_columns(tmp_path: Path) -> None:
     unknown = write_parquet(tmp_path, "u.parquet", pa.table({"insz": ["1"], "keytype": ["BSN"]}))
     assert refusal(unknown).reason is FileReason.UNKNOWN_COLUMNS

@@ -25,9 +25,9 @@ bad file):
 - A file with a header and no rows yields no chunk at all.
 
 CSV goes through pyarrow's streaming reader (1 MiB blocks, every column typed string, so nothing
-is inferred) behind a stream that checks the text first; Parquet through ``iter_batches``. Rows
-never pass through Python: each block becomes a polars frame, and frames are cut to
-``chunk_rows``, so memory depends on ``chunk_rows``, not on the size of the file.
+is inferred) behind a stream that checks the text first: each block becomes a polars frame, and
+frames are cut to ``chunk_rows``. Parquet is read by polars, ``chunk_rows`` at a time. Rows never
+pass through Python, and memory depends on ``chunk_rows``, not on the size of the file.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def iter_chunks(
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, not {chunk_rows}")
     if request.format == "parquet":
-        batches = parquet_file.iter_batches(request.path, columns=request.columns)
+        frames = parquet_file.iter_frames(request.path, columns=request.columns, rows=chunk_rows)
     else:
         batches = csv_file.iter_batches(
             request.path,
@@ -93,9 +93,10 @@ def iter_chunks(
             delimiter=request.delimiter or ",",
             columns=request.columns,
         )
+        frames = _rechunked(batches, rows=chunk_rows)
     shape = expected_columns(operation)
     first_row = 1
-    for frame in _rechunked(batches, rows=chunk_rows):
+    for frame in frames:
         yield frame.select(
             pl.int_range(first_row, first_row + frame.height, dtype=pl.Int64).alias("row"),
             *(
