@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import io
 import tracemalloc
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from pipeline.contract import FileReason, FileRejected, Operation
-from pipeline.reading import RequestFile, iter_chunks, open_request
+from pipeline.reading import RequestFile, csv_file, iter_chunks, open_request
 
 LOOKUP = Operation.LOOKUP_INSZ
 CREATE = Operation.CREATE
@@ -239,6 +240,23 @@ def test_windows_1252_in_a_late_row(tmp_path: Path) -> None:
         rejected.message
         == f"line 30002 is not UTF-8 (byte 0xE9 at byte offset {offset}): {SAVE_AS}"
     )
+
+
+@pytest.mark.parametrize(
+    ("after", "valid"), [(b"\xa9b\n", True), (b"bc\n", False), (b"", False)]
+)
+def test_a_character_cut_between_blocks(after: bytes, valid: bool) -> None:
+    """A block of plain ASCII after one that ends inside a UTF-8 character is still checked."""
+    stream = io.BytesIO(b"a;b\n" + b"a" * 5 + b"\xc3" + after)  # \xc3\xa9 is an e-acute
+    checked = csv_file._CheckedText(stream, pending=b"", offset=0, line=1)
+    if valid:
+        assert b"".join(iter(lambda: checked.read(10), b"")) == stream.getvalue()
+        return
+    with pytest.raises(FileRejected) as refused:
+        while checked.read(10):
+            pass
+    assert refused.value.reason is FileReason.ENCODING_ERROR
+    assert refused.value.message.startswith("line 2 is not UTF-8 (byte 0xC3")
 
 
 def test_utf16_is_an_encoding_error(tmp_path: Path) -> None:
