@@ -272,6 +272,31 @@ def test_a_lookup_that_fails_part_way_leaves_no_result_and_no_audit(
     assert not [p for p in (loaded / "work").iterdir() if p.is_dir()]
 
 
+def test_a_parquet_file_damaged_deep_inside_is_refused_whole(loaded, drop, run, monkeypatch):
+    """Its first chunks are answered before the damaged page is read: they are not delivered."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline import processor
+
+    monkeypatch.setattr(processor, "CHUNK_ROWS", 2)  # one-row chunks on this small store
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"insz": [INSZ_1990, INSZ_2001] * 3}), buffer, row_group_size=2)
+    data = bytearray(buffer.getvalue())
+    offset = pq.ParquetFile(io.BytesIO(data)).metadata.row_group(2).column(0).data_page_offset
+    data[offset : offset + 16] = b"\xff" * 16
+    drop("RVA", "lookup-insz", "damaged.parquet", bytes(data))
+    [report] = run()
+    assert report.status == "REJECTED" and report.reason == "UNREADABLE_FILE"
+    document = receipt(loaded, "RVA", "lookup-insz", "damaged")
+    assert document["message"] == "the Parquet data after row 4 is corrupt: write the file again"
+    outbox = loaded / "outbox" / "RVA" / "lookup-insz"
+    assert sorted(p.name for p in outbox.iterdir()) == ["damaged.receipt.json"]
+    assert not list((loaded / "audit").rglob(f"{report.batch_id}.parquet"))
+
+
 def test_lookup_csv_gz_in_csv_gz_out(loaded, drop, run):
     import gzip
 
