@@ -494,6 +494,15 @@ def test_corrupt_parquet_data_deep_in_the_file(tmp_path: Path) -> None:
     )
 
 
+def test_parquet_text_that_is_not_utf8(tmp_path: Path) -> None:
+    """A string column holding bytes that are not UTF-8 (Arrow writes them unchecked)."""
+    raw = pa.array([b"01020300269", b"caf\xe9"], pa.binary())
+    text = pa.Array.from_buffers(pa.string(), len(raw), raw.buffers())
+    rejected = refusal(write_parquet(tmp_path, "a.parquet", pa.table({"insz": text})))
+    assert rejected.reason is FileReason.ENCODING_ERROR
+    assert rejected.message == "a text column after row 0 is not UTF-8: write the text as UTF-8"
+
+
 def test_parquet_chunks_across_row_groups(tmp_path: Path) -> None:
     """Chunks cut through row groups (and one large row group) keep every row once, in order;
     a timestamp without a time zone gives its own day; a name with glob characters is a name."""

@@ -57,6 +57,11 @@ def iter_frames(path: Path, *, columns: tuple[str, ...], rows: int) -> Iterator[
         try:
             frame = scan.slice(first, rows).select(texts).collect()
         except (pl.exceptions.PolarsError, OSError) as error:
+            if "invalid utf-8" in str(error).lower():  # polars checks text as it decodes it
+                raise FileRejected(
+                    FileReason.ENCODING_ERROR,
+                    f"a text column after row {first} is not UTF-8: write the text as UTF-8",
+                ) from error
             raise FileRejected(
                 FileReason.UNREADABLE_FILE,
                 f"the Parquet data after row {first} is corrupt: write the file again",
