@@ -209,9 +209,7 @@ class AnswerCounts:
             return
         previous = pl.col("row").shift(1, fill_value=self._last_row)
         firsts = answers.filter(pl.col("row").ne_missing(previous) & pl.col("row").is_not_null())
-        for counted, kind in ((self.status, "status"), (self.reason, "reason")):
-            for value, count in firsts.drop_nulls(kind).group_by(kind).len().iter_rows():
-                counted[value] = counted.get(value, 0) + count
+        self.add_groups(firsts.group_by("status", "reason").len().iter_rows())
         self._last_row = answers["row"][-1]
 
     def add_groups(self, groups: Iterable[tuple[str, str | None, int]]) -> None:
