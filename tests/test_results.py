@@ -1,5 +1,5 @@
-"""Result files written from an ``answer`` in DuckDB: copied as it comes, or read and sorted by
-ranges; both give the same file."""
+"""Result files written from an ``answer`` in DuckDB: read as it comes (copied by DuckDB for
+CSV), or read and sorted by ranges; both give the same file."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipeline.results import write_result
+from pipeline.results import _ParquetWriter, write_result
 
 # More rows than two DuckDB row groups (122,880 rows each), so that the copy runs on all cores.
 ROWS = 400_000
@@ -54,7 +54,8 @@ def content(path, file_format):
 
 @pytest.mark.parametrize("file_format", ["parquet", "csv", "csv.gz"])
 def test_an_answer_in_request_order_is_copied_in_that_order(connection, tmp_path, file_format):
-    """DuckDB's copy gives the file that the ranges, sorted by polars, give; and the counts."""
+    """Read as it comes, the answer gives the file that the ranges, sorted by polars, give; and
+    the same counts."""
     copied, ranged = tmp_path / f"copied.{file_format}", tmp_path / f"ranged.{file_format}"
     counts = write_result(
         connection, path=copied, file_format=file_format, delimiter=";", rows=ROWS,
@@ -78,11 +79,35 @@ def test_an_answer_in_request_order_is_copied_in_that_order(connection, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([copied.name, ranged.name])
 
 
-def test_a_copy_that_fails_leaves_nothing(connection, tmp_path):
+@pytest.mark.parametrize("file_format", ["parquet", "csv"])
+def test_an_answer_that_fails_leaves_nothing(connection, tmp_path, file_format):
     connection.execute("CREATE OR REPLACE TEMP VIEW answer AS SELECT error('disk full') AS row")
     with pytest.raises(duckdb.Error, match="disk full"):
         write_result(
-            connection, path=tmp_path / "copied.csv", file_format="csv", delimiter=",",
-            columns=("row",), rows=1, range_rows=1, in_order=True,
+            connection, path=tmp_path / f"copied.{file_format}", file_format=file_format,
+            delimiter=",", columns=("row",), rows=1, range_rows=1, in_order=True,
         )  # fmt: skip
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_that_fails_midway_leaves_nothing_and_the_store_usable(
+    connection, tmp_path, monkeypatch
+):
+    """The file is removed, and DuckDB's half-read answer is ended: the processor can still roll
+    back its transaction and go on with the next file."""
+    written = []
+
+    def write_then_fail(self, rows):
+        if written:
+            raise OSError("no space left on device")
+        written.append(len(rows))
+
+    monkeypatch.setattr(_ParquetWriter, "write", write_then_fail)
+    with pytest.raises(OSError, match="no space"):
+        write_result(
+            connection, path=tmp_path / "copied.parquet", file_format="parquet", delimiter=None,
+            rows=ROWS, range_rows=100_000, in_order=True,
+        )  # fmt: skip
+    assert written == [100_000]
+    assert list(tmp_path.iterdir()) == []
+    assert connection.execute("SELECT count(*) FROM answer").fetchall() == [(ROWS,)]
