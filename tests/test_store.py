@@ -1,0 +1,64 @@
+"""The store's migrations: a store made by an earlier release is brought up to date, its links
+kept as they were."""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipeline.store import MIGRATIONS, migrate
+
+
+def _compression(connection: duckdb.DuckDBPyConnection, column: str) -> set[str]:
+    return {
+        compression
+        for (compression,) in connection.execute(
+            "SELECT DISTINCT compression FROM pragma_storage_info('links')"
+            " WHERE column_name = $column AND segment_type = 'VARCHAR'",
+            {"column": column},
+        ).fetchall()
+    }
+
+
+def test_a_store_of_an_earlier_release_keeps_its_links_through_the_migrations(tmp_path):
+    """Links written before the foreign keys were stored uncompressed: after the migration the
+    same rows, in the same order, with the keys uncompressed, and new links the same way."""
+    path = tmp_path / "store.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+            " description VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        for version, (description, sql) in enumerate(MIGRATIONS[:2], start=1):
+            connection.execute(sql)
+            connection.execute(
+                "INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
+                [version, description],
+            )
+        connection.execute(
+            """
+            INSERT INTO links
+            SELECT range + 1, 1, 85073003328 + range, 'NL', 'TAX_NUMBER', 'K' || (range * 7919),
+                   DATE '2020-01-01', NULL, TIMESTAMPTZ '2026-01-01 00:00:00+00', NULL, 'CREATE',
+                   'B1', 'KSZ', NULL, NULL, NULL, NULL
+            FROM range(300000)
+            """
+        )
+        connection.execute("CHECKPOINT")
+        before = connection.execute("SELECT * FROM links").fetchall()
+        assert _compression(connection, "foreign_key") != {"Uncompressed"}
+
+    with duckdb.connect(str(path)) as connection:
+        assert migrate(connection) == len(MIGRATIONS)
+        connection.execute(
+            "INSERT INTO links SELECT link_id + 300000, version, insz, country, key_type,"
+            " foreign_key || 'X', valid_from, valid_to, recorded_from, recorded_to, change,"
+            " batch_id, institution, ended_by, ended_batch_id, ended_institution, ended_reason"
+            " FROM links"
+        )
+        connection.execute("CHECKPOINT")
+
+    with duckdb.connect(str(path)) as connection:
+        assert connection.execute("SELECT * FROM links LIMIT 300000").fetchall() == before
+        assert connection.execute("SELECT count(*) FROM links").fetchall() == [(600000,)]
+        assert _compression(connection, "foreign_key") == {"Uncompressed"}
+        assert migrate(connection) == len(MIGRATIONS), "applied once"
