@@ -240,8 +240,8 @@ def write_result(
 
     ``in_order``: the answer reads the staged request alone, one row per request row, so
     DuckDB gives it in request order. CSV is copied by DuckDB on all cores. Parquet is streamed
-    to pyarrow's writer ``range_rows`` rows at a time: DuckDB's copy took a quarter longer and
-    half as much CPU again (2M rows), and wrote its own shape of file.
+    to pyarrow's writer ``range_rows`` rows at a time: DuckDB's copy took a third longer and half
+    as much CPU again (2M rows), and wrote its own shape of file.
 
     Else, with ``rows`` (the request's row count), the answer is read ``range_rows`` request
     rows at a time: the staged request is stored in row order, so DuckDB reads a range of it
