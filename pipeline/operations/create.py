@@ -92,47 +92,56 @@ def find_contested(connection: duckdb.DuckDBPyConnection) -> None:
     or a second INSZ for the key) or by a current link; for a one-at-a-time key type, its slot
     (INSZ, country and key type) may be taken by another row or link (an overlap); its INSZ may
     have been replaced. The flags let each later step look only at the rows it concerns.
+
+    Each kind of contest is an inner join that lists the rows it finds, so that DuckDB builds
+    its hash table on the smaller side: the request's rows against a large store, the store's
+    links against a mass load. A flag per row for every row of the file (``EXISTS``) built it on
+    the links whatever their number: a 1,000-row file against 20M links took 4.6 s instead of
+    0.6 s, and a first load of 20M rows 11.5 s instead of 5.5 s.
     """
     connection.execute(
         """
         CREATE OR REPLACE TEMP TABLE contested AS
-        WITH valid AS (
-            SELECT row, insz_int, country, key_type, foreign_key, valid_from_d, valid_to_d,
-                   key_type IN (SELECT key_type FROM exclusive_key_types) AS one_at_a_time
-            FROM request WHERE reason IS NULL
-        ),
+        WITH valid AS NOT MATERIALIZED (SELECT * FROM request WHERE reason IS NULL),
         shared_keys AS (
             SELECT country, foreign_key FROM valid GROUP BY ALL HAVING count(*) > 1
         ),
         shared_slots AS (
-            SELECT insz_int, country, key_type FROM valid WHERE one_at_a_time
+            SELECT insz_int, country, key_type FROM valid
+            WHERE key_type IN (SELECT key_type FROM exclusive_key_types)
             GROUP BY ALL HAVING count(*) > 1
         ),
-        flagged AS (
-            SELECT v.* EXCLUDE (one_at_a_time),
-                   EXISTS (SELECT 1 FROM shared_keys k
-                           WHERE k.country = v.country AND k.foreign_key = v.foreign_key
-                   ) AS key_in_file,
-                   EXISTS (SELECT 1 FROM links l
-                           WHERE l.recorded_to IS NULL AND l.country = v.country
-                             AND l.foreign_key = v.foreign_key
-                   ) AS key_in_store,
-                   v.one_at_a_time AND EXISTS (
-                       SELECT 1 FROM shared_slots k
-                       WHERE k.insz_int = v.insz_int AND k.country = v.country
-                         AND k.key_type = v.key_type
-                   ) AS slot_in_file,
-                   v.one_at_a_time AND EXISTS (
-                       SELECT 1 FROM links l
-                       WHERE l.recorded_to IS NULL AND l.insz = v.insz_int
-                         AND l.country = v.country AND l.key_type = v.key_type
-                   ) AS slot_in_store,
-                   EXISTS (SELECT 1 FROM insz_replacements x WHERE x.old_insz = v.insz_int
-                   ) AS insz_replaced
-            FROM valid v
+        found AS (
+            SELECT v.row, 'key_in_file' AS contest FROM valid v
+            JOIN shared_keys k ON k.country = v.country AND k.foreign_key = v.foreign_key
+            UNION ALL
+            SELECT v.row, 'key_in_store' FROM valid v
+            JOIN links l ON l.recorded_to IS NULL AND l.country = v.country
+             AND l.foreign_key = v.foreign_key
+            UNION ALL
+            SELECT v.row, 'slot_in_file' FROM valid v
+            JOIN shared_slots k ON k.insz_int = v.insz_int AND k.country = v.country
+             AND k.key_type = v.key_type
+            UNION ALL
+            SELECT v.row, 'slot_in_store' FROM valid v
+            JOIN links l ON l.recorded_to IS NULL AND l.insz = v.insz_int
+             AND l.country = v.country AND l.key_type = v.key_type
+            WHERE v.key_type IN (SELECT key_type FROM exclusive_key_types)
+            UNION ALL
+            SELECT v.row, 'insz_replaced' FROM valid v
+            JOIN insz_replacements x ON x.old_insz = v.insz_int
         )
-        SELECT * FROM flagged
-        WHERE key_in_file OR key_in_store OR slot_in_file OR slot_in_store OR insz_replaced
+        SELECT v.row, v.insz_int, v.country, v.key_type, v.foreign_key, v.valid_from_d,
+               v.valid_to_d, f.* EXCLUDE (row)
+        FROM valid v
+        JOIN (
+            SELECT row, bool_or(contest = 'key_in_file') AS key_in_file,
+                   bool_or(contest = 'key_in_store') AS key_in_store,
+                   bool_or(contest = 'slot_in_file') AS slot_in_file,
+                   bool_or(contest = 'slot_in_store') AS slot_in_store,
+                   bool_or(contest = 'insz_replaced') AS insz_replaced
+            FROM found GROUP BY row
+        ) f USING (row)
         """
     )
 
