@@ -102,6 +102,39 @@ def test_lookup_key_parquet_in_parquet_out(loaded, drop, run, tmp_path):
     assert result["reason"].to_list()[3] == "INVALID_KEY_FORMAT"
 
 
+def test_lookup_key_answers_the_country_asked_of_a_key_several_countries_gave(loaded, drop, run):
+    """The key join runs on the key alone: the key's links in other countries are left out,
+    and a row that finds the key in other countries only is NOT_FOUND, once."""
+    drop(
+        "KSZ",
+        "create",
+        "more.csv",
+        "insz,country,key_type,foreign_key\n"
+        f"{INSZ_BIS},GB,PASSPORT,C01X00T47\n"  # the key of INSZ_1990's DE passport
+        f"{INSZ_2001},AT,PASSPORT,C01X00T47\n",
+    )
+    run()
+    drop(
+        "RVA",
+        "lookup-key",
+        "shared.csv",
+        "country,foreign_key,ref\nDE,C01X00T47,de\nIT,C01X00T47,it\nGB,C01X00T47,gb\n"
+        "at,c01x00t47,at\n",
+    )
+    run()
+    result = result_csv(loaded, "RVA", "lookup-key", "shared")
+    assert result.select("row", "ref", "status", "insz", "country").rows() == [
+        ("1", "de", "FOUND", INSZ_1990, "DE"),
+        ("2", "it", "NOT_FOUND", None, "IT"),
+        ("3", "gb", "FOUND", INSZ_BIS, "GB"),
+        ("4", "at", "FOUND", INSZ_2001, "AT"),
+    ]
+    assert receipt(loaded, "RVA", "lookup-key", "shared")["counts"]["status"] == {
+        "FOUND": 3,
+        "NOT_FOUND": 1,
+    }
+
+
 def test_lookups_are_audited(loaded, drop, run):
     drop("RVA", "lookup-insz", "audit.csv", f"insz\n{INSZ_1990}\n{INSZ_2001}\n")
     [report] = run()
