@@ -7,6 +7,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
+from pipeline.consult import LookupQuery, lookup
 from tests.conftest import BSN_A, BSN_B, INSZ_1990, INSZ_2001, INSZ_BIS, receipt, result_csv
 
 LINKS = (
@@ -102,16 +103,21 @@ def test_lookup_key_parquet_in_parquet_out(loaded, drop, run, tmp_path):
     assert result["reason"].to_list()[3] == "INVALID_KEY_FORMAT"
 
 
-def test_lookup_key_answers_the_country_asked_of_a_key_several_countries_gave(loaded, drop, run):
+def test_lookup_key_answers_the_country_asked_of_a_key_several_countries_gave(
+    loaded, drop, run, settings
+):
     """The key join runs on the key alone: the key's links in other countries are left out,
-    and a row that finds the key in other countries only is NOT_FOUND, once."""
+    and a row that finds the key in other countries only is NOT_FOUND, once. A row with two
+    links in the country asked keeps both, in the order they were created; a rejected row in
+    the same chunk finds nothing. The terminal lookup answers the same."""
     drop(
         "KSZ",
         "create",
         "more.csv",
         "insz,country,key_type,foreign_key\n"
         f"{INSZ_BIS},GB,PASSPORT,C01X00T47\n"  # the key of INSZ_1990's DE passport
-        f"{INSZ_2001},AT,PASSPORT,C01X00T47\n",
+        f"{INSZ_2001},AT,PASSPORT,C01X00T47\n"
+        f"{INSZ_1990},DE,IDENTITY_CARD,C01X00T47\n",  # a second DE link with that key
     )
     run()
     drop(
@@ -119,20 +125,25 @@ def test_lookup_key_answers_the_country_asked_of_a_key_several_countries_gave(lo
         "lookup-key",
         "shared.csv",
         "country,foreign_key,ref\nDE,C01X00T47,de\nIT,C01X00T47,it\nGB,C01X00T47,gb\n"
-        "at,c01x00t47,at\n",
+        "XX,C01X00T47,bad\nat,c01x00t47,at\n",
     )
     run()
     result = result_csv(loaded, "RVA", "lookup-key", "shared")
-    assert result.select("row", "ref", "status", "insz", "country").rows() == [
-        ("1", "de", "FOUND", INSZ_1990, "DE"),
-        ("2", "it", "NOT_FOUND", None, "IT"),
-        ("3", "gb", "FOUND", INSZ_BIS, "GB"),
-        ("4", "at", "FOUND", INSZ_2001, "AT"),
+    assert result.select("row", "ref", "status", "insz", "country", "key_type").rows() == [
+        ("1", "de", "FOUND", INSZ_1990, "DE", "PASSPORT"),
+        ("1", "de", "FOUND", INSZ_1990, "DE", "IDENTITY_CARD"),
+        ("2", "it", "NOT_FOUND", None, "IT", None),
+        ("3", "gb", "FOUND", INSZ_BIS, "GB", "PASSPORT"),
+        ("4", "bad", "REJECTED", None, "XX", None),
+        ("5", "at", "FOUND", INSZ_2001, "AT", "PASSPORT"),
     ]
     assert receipt(loaded, "RVA", "lookup-key", "shared")["counts"]["status"] == {
-        "FOUND": 3,
+        "FOUND": 3,  # request rows
         "NOT_FOUND": 1,
+        "REJECTED": 1,
     }
+    terminal = lookup(settings, LookupQuery(country="it", foreign_key="C01X00T47"))
+    assert terminal.select("status", "country").rows() == [("NOT_FOUND", "IT")]
 
 
 def test_lookups_are_audited(loaded, drop, run):

@@ -119,7 +119,7 @@ def find_contested(connection: duckdb.DuckDBPyConnection) -> None:
             JOIN links l ON l.recorded_to IS NULL AND l.country = v.country
              AND l.foreign_key = v.foreign_key
             UNION ALL
-            SELECT v.row, 'slot_in_file' FROM valid v
+            SELECT v.row, 'slot_in_file' FROM valid v  -- shared_slots: exclusive types only
             JOIN shared_slots k ON k.insz_int = v.insz_int AND k.country = v.country
              AND k.key_type = v.key_type
             UNION ALL

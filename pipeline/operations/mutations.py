@@ -28,27 +28,27 @@ def reject_duplicates(connection: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def current_links_of(insz: str) -> str:
-    """The current links of the INSZ that the query ``insz`` lists.
+def current_links_of(insz_query: str) -> str:
+    """The current links of the INSZ that ``insz_query`` (a query of one column) lists.
 
     A join on one integer column lets DuckDB skip, as it scans the links, those of other INSZ
     (a Bloom filter of the INSZ asked); a join on a link's four columns reads and probes every
     link. Joined to that subset, a 1,000-row ``update`` or ``delete`` against 20M links finds
-    its links in 0.36 s instead of 0.53-0.60 s.
+    its links in 0.36-0.42 s instead of 0.53-0.60 s.
     """
-    return f"SELECT * FROM links WHERE recorded_to IS NULL AND insz IN ({insz})"
+    return f"SELECT * FROM links WHERE recorded_to IS NULL AND insz IN ({insz_query})"
 
 
 def match_current_links(connection: duckdb.DuckDBPyConnection) -> None:
     """``matched``: each valid request row with the current link it names, if there is one."""
-    nearby = current_links_of("SELECT insz_int FROM request WHERE reason IS NULL")
+    current = current_links_of("SELECT insz_int FROM request WHERE reason IS NULL")
     connection.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE matched AS
         SELECT r.*, l.link_id, l.version, l.valid_from AS stored_from, l.valid_to AS stored_to,
                x.new_insz IS NOT NULL AS insz_replaced
         FROM request r
-        LEFT JOIN ({nearby}) l
+        LEFT JOIN ({current}) l
           ON l.insz = r.insz_int AND l.country = r.country AND l.key_type = r.key_type
          AND l.foreign_key = r.foreign_key
         LEFT JOIN insz_replacements x ON x.old_insz = r.insz_int
@@ -72,13 +72,13 @@ def find_period_overlaps(connection: duckdb.DuckDBPyConnection, *, candidates: s
     ``candidates`` names the rows that would be written (with ``new_from``/``new_to``); they are
     compared with the current links and with the earlier candidates of the same file.
     """
-    nearby = current_links_of(f"SELECT insz_int FROM ({candidates})")
+    current = current_links_of(f"SELECT insz_int FROM ({candidates})")
     connection.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE overlapping AS
         SELECT DISTINCT c.row FROM ({candidates}) c
         JOIN exclusive_key_types e ON e.key_type = c.key_type
-        JOIN ({nearby}) l
+        JOIN ({current}) l
           ON l.insz = c.insz_int AND l.country = c.country AND l.key_type = c.key_type
          AND l.foreign_key <> c.foreign_key
         WHERE {overlaps("c.new", "l.valid")}
