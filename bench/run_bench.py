@@ -31,6 +31,11 @@ from schemas.formats.generate import generate_valid_keys
 SEED = 20260101
 FORMATS = ("csv", "parquet")
 STEPS = ("create", "lookup-insz", "lookup-key")
+# Everyday drops after the mass load and the nightly lookups, against the loaded store: a few
+# rows each, so that what a small file pays for a large store shows (no floor: the work is tiny).
+SMALL_ROWS = 1_000
+SMALL_STEPS = ("create", "update", "delete", "lookup-insz", "lookup-key")
+SMALL = "small "  # the prefix of their step names
 INSTITUTION = "KSZ"
 # (country, key type, format rule, share of the links); the rest are GB passports (DEFAULT).
 # DE-IDNR is left out: its generator is too slow for millions; FR-NIR (~150 us a key) is kept small.
@@ -63,8 +68,8 @@ class Inputs:
 
     links: int
     requests: int
-    files: dict[str, dict[str, Path]]
-    expected: dict[str, dict[str, int]]
+    files: dict[str, dict[str, Path]]  # by format, then step ("small update" for a small drop)
+    expected: dict[str, dict[str, int]]  # status counts, by step
 
 
 @dataclass(frozen=True)
@@ -162,10 +167,12 @@ def generate_inputs(folder: Path, *, links: int, requests: int) -> Inputs:
         "lookup-insz": _with_ref(lookup_insz),
         "lookup-key": _with_ref(lookup_key),
     }
+    small_frames, small_expected = _small_drops(valid)
+    frames |= small_frames
     files: dict[str, dict[str, Path]] = {fmt: {} for fmt in FORMATS}
     for step, data in frames.items():
         for fmt in FORMATS:
-            path = folder / f"{step}-{data.height}.{fmt}"
+            path = folder / f"{step.replace(SMALL, 'small-')}-{data.height}.{fmt}"
             if fmt == "csv":
                 data.write_csv(path)
             else:
@@ -183,8 +190,27 @@ def generate_inputs(folder: Path, *, links: int, requests: int) -> Inputs:
             "NOT_FOUND": unknown_keys,
             "REJECTED": invalid_keys,
         },
-    }
+    } | small_expected
     return Inputs(links=links, requests=requests, files=files, expected=expected)
+
+
+def _small_drops(valid: pl.DataFrame) -> tuple[dict[str, pl.DataFrame], dict[str, dict[str, int]]]:
+    """The everyday drops (``SMALL_STEPS``), from the valid links of the mass load, and the
+    status counts they must get: new Irish passports for some of its people, a new period for
+    some of its links, other links deleted, and lookups of links that are left."""
+    rows = min(SMALL_ROWS, valid.height // 4)
+    named = valid.select("insz", "country", "key_type", "foreign_key")
+    passports = generate_valid_keys("DEFAULT", rows, seed=SEED + 100)
+    frames = {
+        "create": _links_frame(valid["insz"].head(rows), "IE", "PASSPORT", passports),
+        "update": valid.head(rows).with_columns(valid_to=pl.lit("2031-12-31")),
+        "delete": named.slice(rows, rows).with_columns(reason=pl.lit("benchmark")),
+        "lookup-insz": _with_ref(named.slice(2 * rows, rows).select("insz")),
+        "lookup-key": _with_ref(named.slice(2 * rows, rows).select("country", "foreign_key")),
+    }
+    status = {"create": "CREATED", "update": "UPDATED", "delete": "DELETED"}
+    expected = {f"{SMALL}{step}": {status.get(step, "FOUND"): rows} for step in frames}
+    return {f"{SMALL}{step}": frame for step, frame in frames.items()}, expected
 
 
 def _links_frame(insz: pl.Series, country: str, key_type: str, keys: pl.Series) -> pl.DataFrame:
@@ -292,19 +318,21 @@ def measure_linkreg(inputs: Inputs, fmt: str, root: Path) -> list[Measurement]:
     subprocess.run([linkreg, "init", "--root", str(root)], check=True, capture_output=True)
     (root / "linkreg.toml").write_text(CONFIG, encoding="utf-8")
     measurements = []
-    for step in STEPS:
+    for step in (*STEPS, *(f"{SMALL}{operation}" for operation in SMALL_STEPS)):
+        operation = step.removeprefix(SMALL)
         source = inputs.files[fmt][step]
-        inbox = root / "inbox" / INSTITUTION / step
+        inbox = root / "inbox" / INSTITUTION / operation
         inbox.mkdir(parents=True, exist_ok=True)
         shutil.copy(source, inbox / f".{source.name}.part")  # hidden until whole
         (inbox / f".{source.name}.part").rename(inbox / source.name)
-        log = root / f"process-{step}.log"
+        log = root / f"process-{step.replace(' ', '-')}.log"
         command = [linkreg, "-v", "process", "--root", str(root), "--settle", "0"]
         run = run_measured(command, log=log)
-        rows = inputs.links if step == "create" else inputs.requests
+        rows = sum(inputs.expected[step].values())
         check = _check_receipt(
-            root, step, source, rows=rows, expected=inputs.expected[step], code=run.code, log=log
-        )
+            root, operation, source, rows=rows, expected=inputs.expected[step], code=run.code,
+            log=log,
+        )  # fmt: skip
         measurements.append(
             Measurement(
                 inputs.links, fmt, step, "linkreg", rows, run.seconds, run.peak_rss_mb,
@@ -396,7 +424,7 @@ def growth(measurements: list[Measurement]) -> list[dict[str, object]]:
     rows = []
     for (links, fmt, step, kind), m_small in by_key.items():
         m_big = by_key.get((big, fmt, step, kind))
-        if links != small or m_big is None:
+        if links != small or m_big is None or step not in STEPS:  # small drops: same rows
             continue
         rows.append({
             "format": fmt, "step": step, "kind": kind,
@@ -414,7 +442,11 @@ def print_tables(report: Report, console: Console) -> None:
     floor_by_step = floors(report.measurements)
     for name in ("links", "format", "step", "rows", "linkreg s", "in batch s", "CPU s", "rows/s",
                  "peak MB", "floor s", "floor CPU s", "floor MB", "ratio", "check"):  # fmt: skip
-        table.add_column(name, justify="left" if name in ("format", "step", "check") else "right")
+        table.add_column(
+            name,
+            justify="left" if name in ("format", "step", "check") else "right",
+            no_wrap=name == "step",
+        )
     for m in report.measurements:
         if m.kind != "linkreg":
             continue
@@ -521,7 +553,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    console = Console(width=150)
+    console = Console(width=170)
     workdir = arguments.workdir or Path(tempfile.mkdtemp(prefix="linkreg-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     report = Report(
