@@ -172,7 +172,7 @@ def generate_inputs(folder: Path, *, links: int, requests: int) -> Inputs:
     files: dict[str, dict[str, Path]] = {fmt: {} for fmt in FORMATS}
     for step, data in frames.items():
         for fmt in FORMATS:
-            path = folder / f"{step.replace(SMALL, 'small-')}-{data.height}.{fmt}"
+            path = folder / f"{_file_stem(step)}-{data.height}.{fmt}"
             if fmt == "csv":
                 data.write_csv(path)
             else:
@@ -217,6 +217,11 @@ def _small_drops(valid: pl.DataFrame) -> tuple[dict[str, pl.DataFrame], dict[str
     status = {"create": "CREATED", "update": "UPDATED", "delete": "DELETED"}
     expected = {f"{SMALL}{step}": {status.get(step, "FOUND"): rows} for step in frames}
     return {f"{SMALL}{step}": frame for step, frame in frames.items()}, expected
+
+
+def _file_stem(step: str) -> str:
+    """A step's name in file names: ``small update`` as ``small-update``."""
+    return step.replace(" ", "-")
 
 
 def _links_frame(insz: pl.Series, country: str, key_type: str, keys: pl.Series) -> pl.DataFrame:
@@ -331,7 +336,7 @@ def measure_linkreg(inputs: Inputs, fmt: str, root: Path) -> list[Measurement]:
         inbox.mkdir(parents=True, exist_ok=True)
         shutil.copy(source, inbox / f".{source.name}.part")  # hidden until whole
         (inbox / f".{source.name}.part").rename(inbox / source.name)
-        log = root / f"process-{step.replace(' ', '-')}.log"
+        log = root / f"process-{_file_stem(step)}.log"
         command = [linkreg, "-v", "process", "--root", str(root), "--settle", "0"]
         run = run_measured(command, log=log)
         rows = sum(inputs.expected[step].values())

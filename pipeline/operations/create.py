@@ -103,12 +103,14 @@ def find_contested(connection: duckdb.DuckDBPyConnection) -> None:
         """
         CREATE OR REPLACE TEMP TABLE contested AS
         WITH valid AS NOT MATERIALIZED (SELECT * FROM request WHERE reason IS NULL),
+        one_at_a_time AS NOT MATERIALIZED (
+            SELECT * FROM valid WHERE key_type IN (SELECT key_type FROM exclusive_key_types)
+        ),
         shared_keys AS (
             SELECT country, foreign_key FROM valid GROUP BY ALL HAVING count(*) > 1
         ),
         shared_slots AS (
-            SELECT insz_int, country, key_type FROM valid
-            WHERE key_type IN (SELECT key_type FROM exclusive_key_types)
+            SELECT insz_int, country, key_type FROM one_at_a_time
             GROUP BY ALL HAVING count(*) > 1
         ),
         found AS (
@@ -119,14 +121,13 @@ def find_contested(connection: duckdb.DuckDBPyConnection) -> None:
             JOIN links l ON l.recorded_to IS NULL AND l.country = v.country
              AND l.foreign_key = v.foreign_key
             UNION ALL
-            SELECT v.row, 'slot_in_file' FROM valid v  -- shared_slots: exclusive types only
+            SELECT v.row, 'slot_in_file' FROM one_at_a_time v
             JOIN shared_slots k ON k.insz_int = v.insz_int AND k.country = v.country
              AND k.key_type = v.key_type
             UNION ALL
-            SELECT v.row, 'slot_in_store' FROM valid v
+            SELECT v.row, 'slot_in_store' FROM one_at_a_time v
             JOIN links l ON l.recorded_to IS NULL AND l.insz = v.insz_int
              AND l.country = v.country AND l.key_type = v.key_type
-            WHERE v.key_type IN (SELECT key_type FROM exclusive_key_types)
             UNION ALL
             SELECT v.row, 'insz_replaced' FROM valid v
             JOIN insz_replacements x ON x.old_insz = v.insz_int
