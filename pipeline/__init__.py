@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import Future, wait
+from collections.abc import Generator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from importlib.metadata import PackageNotFoundError, version
+from typing import TypeVar
 
 try:
     __version__ = version("linkregister")
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+source"
+
+T = TypeVar("T")
 
 
 def utc_now() -> dt.datetime:
@@ -23,3 +27,27 @@ def wait_for_all(futures: list[Future[None]]) -> None:
     wait(futures)
     for future in futures:
         future.result()
+
+
+def read_ahead(items: Generator[T]) -> Generator[T]:
+    """``items``, each taken from them in a thread while the caller works on the one before:
+    reading a request's next chunk (pyarrow, polars) then overlaps validating and joining this
+    one, all mostly outside the GIL. One item is held ahead. An error that ``items`` raise is
+    raised here, where their item would have come.
+
+    Close it (``contextlib.closing``) to stop early: it waits for the item being taken, then
+    closes ``items`` (their files) in the caller's thread.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader:
+        pending = reader.submit(next, items)
+        try:
+            while True:
+                try:
+                    item = pending.result()
+                except StopIteration:
+                    return
+                pending = reader.submit(next, items)
+                yield item
+        finally:
+            wait([pending])
+            items.close()

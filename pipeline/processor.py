@@ -9,7 +9,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipeline import __version__, ledger, utc_now, wait_for_all
+from pipeline import __version__, ledger, read_ahead, utc_now, wait_for_all
 from pipeline.config import Settings
 from pipeline.contract import FileReason, FileRejected, Operation, ReceiptStatus
 from pipeline.files import is_dry_run, move_atomic, split_name, write_atomic
@@ -208,8 +208,9 @@ class Processor:
         """Validates chunk after chunk into the ``request`` table (temporary, in DuckDB, which
         spills to disk beyond its memory limit); returns the number of rows.
 
-        DuckDB stores a chunk in a thread while polars reads and validates the next one: both
-        work outside the GIL. Each chunk waits for the previous one's insert (row order).
+        DuckDB stores a chunk in a thread while polars validates the next one, and a third
+        thread reads the one after (``read_ahead``): all work outside the GIL. Each chunk waits
+        for the previous one's insert (row order).
         """
         operation = facts.claimed.operation
         empty = _EMPTY_FORMATS if operation is Operation.FORMATS else STAGED_SCHEMA
@@ -221,9 +222,12 @@ class Processor:
             with stages.timing("stage"):
                 stage_rows(self.connection, staged)
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage") as stager:
+        chunks = read_ahead(iter_chunks(request, operation=operation, chunk_rows=CHUNK_ROWS))
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage") as stager,
+            closing(chunks),
+        ):
             stored: list[Future[None]] = []
-            chunks = iter_chunks(request, operation=operation, chunk_rows=CHUNK_ROWS)
             for chunk in stages.timed("read", chunks):
                 with stages.timing("validate"):
                     if operation is Operation.FORMATS:
@@ -245,17 +249,19 @@ class Processor:
         """Answers a lookup chunk after chunk: nothing is staged, the result and the audit are
         appended as the chunks come, so memory depends on the chunk size only.
 
-        The main thread reads, validates and joins a chunk (DuckDB finds its links); an output
-        thread puts the answers together and writes them to the result, and a second one to the
-        audit, while the next chunk is read, validated and joined. All of it runs outside the
-        GIL, on both cores. Each chunk waits for the previous one's output, so at most two are
-        held at a time.
+        The main thread validates and joins a chunk (DuckDB finds its links) while a reader
+        thread reads the next (``read_ahead``); an output thread puts the answers of the chunk
+        before together and writes them to the result, and a second one to the audit. All of it
+        runs outside the GIL, on both cores. Each chunk waits for the previous one's output, so
+        at most three are held at a time: one read, one joined, one written.
         """
         claimed = facts.claimed
         operation = claimed.operation
         work_dir = claimed.input_path.parent.parent
         answered = _Answered(result_name=f"{facts.output_base}.result.{facts.file_format}")
         stages = facts.stages
+        chunk_rows = self._lookup_chunk_rows(operation)
+        chunks = read_ahead(iter_chunks(request, operation=operation, chunk_rows=chunk_rows))
 
         def answer_and_write(rows: pl.DataFrame, links: pa.Table) -> None:
             with stages.timing("assemble"):
@@ -281,10 +287,9 @@ class Processor:
             ) as audit,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="output") as output,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit") as auditor,
+            closing(chunks),
         ):
             written: list[Future[None]] = []
-            chunk_rows = self._lookup_chunk_rows(operation)
-            chunks = iter_chunks(request, operation=operation, chunk_rows=chunk_rows)
             for chunk in stages.timed("read", chunks):
                 answered.rows += chunk.height
                 with stages.timing("validate"):
@@ -296,7 +301,7 @@ class Processor:
                         operation=operation,
                         today=self.rules.reference_date,
                     )
-                del chunk  # freed before the next chunk is read: peak memory
+                del chunk  # freed while the chunk before is still written: peak memory
                 with stages.timing("output wait"):
                     wait_for_all(written)
                 written = [output.submit(answer_and_write, staged, links)]
@@ -510,7 +515,8 @@ class Stages:
     """Seconds a batch spent per stage (read, validate, join, ...), for its last log line.
 
     Stages that run in a thread beside others (a lookup's assembly and write, a mutation's stage)
-    overlap them: the seconds then add up to more than the batch took.
+    overlap them: the seconds then add up to more than the batch took. ``read`` is what the
+    batch waited for the reader thread: the reading itself overlaps the chunk before.
     """
 
     def __init__(self) -> None:

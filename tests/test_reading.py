@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import io
+import threading
 import tracemalloc
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from pipeline import read_ahead
 from pipeline.contract import FileReason, FileRejected, Operation
 from pipeline.reading import RequestFile, csv_file, iter_chunks, open_request
 
@@ -545,3 +548,50 @@ def test_parquet_header_only_and_chunks(tmp_path: Path) -> None:
     )
     assert [chunk.height for chunk in chunks] == [1000, 1000, 500]
     assert pl.concat(chunks)["row"].to_list() == list(range(1, 2501))
+
+
+# ---------------------------------------------------------------- read_ahead: one chunk ahead
+
+
+class _Source:
+    """A generator of ``count`` items that records who took them and whether it was closed,
+    and raises at ``fail_at``."""
+
+    def __init__(self, count: int, *, fail_at: int | None = None) -> None:
+        self.taken: list[tuple[int, str]] = []
+        self.closed_in: str | None = None
+        self.items = self._items(count, fail_at)
+
+    def _items(self, count: int, fail_at: int | None) -> Generator[int]:
+        try:
+            for item in range(count):
+                if item == fail_at:
+                    raise FileRejected(FileReason.UNREADABLE_FILE, f"item {item} is damaged")
+                self.taken.append((item, threading.current_thread().name))
+                yield item
+        finally:
+            self.closed_in = threading.current_thread().name
+
+
+def test_read_ahead_gives_every_item_in_order_taken_in_a_reader_thread() -> None:
+    source = _Source(5)
+    assert list(read_ahead(source.items)) == [0, 1, 2, 3, 4]
+    assert [item for item, _ in source.taken] == [0, 1, 2, 3, 4]
+    assert all(thread.startswith("read") for _, thread in source.taken)
+
+
+def test_read_ahead_raises_an_error_where_its_item_would_have_come() -> None:
+    source = _Source(5, fail_at=3)
+    received = []
+    with pytest.raises(FileRejected, match="item 3 is damaged"):
+        for item in read_ahead(source.items):
+            received.append(item)
+    assert received == [0, 1, 2]
+
+
+def test_read_ahead_closed_early_waits_for_the_item_ahead_then_closes_its_source() -> None:
+    source = _Source(5)
+    with contextlib.closing(read_ahead(source.items)) as items:
+        assert next(items) == 0
+    assert [item for item, _ in source.taken] == [0, 1], "one item ahead, no more"
+    assert source.closed_in == threading.current_thread().name, "closed by the caller"

@@ -32,7 +32,7 @@ pass through Python, and memory depends on ``chunk_rows``, not on the size of th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +76,7 @@ def open_request(path: Path, *, operation: Operation) -> RequestFile:
 
 def iter_chunks(
     request: RequestFile, *, operation: Operation, chunk_rows: int = 1_000_000
-) -> Iterator[pl.DataFrame]:
+) -> Generator[pl.DataFrame]:
     """Chunks of at most ``chunk_rows`` rows: ``row`` (Int64, 1-based over the whole file), then
     every column of the operation, required first, all String (absent columns null).
 
