@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
 
 OUTPUT_MODE = 0o640  # results and receipts: the owner and its group, nobody else
+_DIGEST_BLOCK = 8 << 20
 
 
 def fsync_file(path: Path) -> None:
@@ -64,3 +66,16 @@ def split_name(file_name: str) -> tuple[str, str]:
 def is_dry_run(file_name: str) -> bool:
     stem, extension = split_name(file_name)
     return extension.lower() in ("csv", "csv.gz", "parquet") and stem.lower().endswith(".dry-run")
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """The SHA-256 (hex) and the size of a file. hashlib lets go of the GIL while it hashes a
+    block, so a thread can hash a file while the main thread works: the blocks are large, so
+    that the thread seldom has to wait for the GIL between them."""
+    sha = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while block := handle.read(_DIGEST_BLOCK):
+            sha.update(block)
+            size += len(block)
+    return sha.hexdigest(), size

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import shutil
 import time
@@ -21,7 +20,7 @@ import pyarrow as pa
 from pipeline import __version__, ledger, read_ahead, utc_now, wait_for_all
 from pipeline.config import Settings
 from pipeline.contract import FileReason, FileRejected, Operation, ReceiptStatus
-from pipeline.files import is_dry_run, move_atomic, split_name, write_atomic
+from pipeline.files import file_digest, is_dry_run, move_atomic, split_name, write_atomic
 from pipeline.intake import Claimed, archive_input, quarantine_work_dir, read_claim
 from pipeline.operations.answer import (
     answer_request,
@@ -124,9 +123,15 @@ class Processor:
                 reports.append(self.process(claimed))
         return reports
 
-    def process(self, claimed: Claimed) -> FileReport:
-        """Answers one claimed file, commits it with its ledger entry, delivers its outputs."""
-        sha256, size = _digest(claimed.input_path)
+    def process(
+        self, claimed: Claimed, *, digest: Future[tuple[str, int]] | None = None
+    ) -> FileReport:
+        """Answers one claimed file, commits it with its ledger entry, delivers its outputs.
+
+        ``digest``: the file's ``file_digest``, computed in a thread since the file was claimed
+        (``process_inbox``); without it, computed here.
+        """
+        sha256, size = digest.result() if digest else file_digest(claimed.input_path)
         stem, extension = split_name(claimed.file_name)
         facts = _Facts(
             claimed=claimed,
@@ -572,16 +577,6 @@ class _Duplicate(Exception):
     def __init__(self, first_batch_id: str) -> None:
         super().__init__(first_batch_id)
         self.first_batch_id = first_batch_id
-
-
-def _digest(path: Path) -> tuple[str, int]:
-    sha = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            sha.update(block)
-            size += len(block)
-    return sha.hexdigest(), size
 
 
 def _glob(text: str) -> str:

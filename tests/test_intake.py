@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import pytest
 
+from pipeline import files
 from pipeline.contract import Operation
 from pipeline.intake import (
     CLAIM_FILE,
@@ -363,3 +365,13 @@ def test_an_unknown_operation_folder_twice_in_the_same_second_does_not_stop_the_
     put(settings.inbox / "RVA" / "lookup", "b.csv")
     good = put(settings.inbox / "RVA" / "create", "links.csv")
     assert scan_inbox(settings, now=NOW) == [Drop(good, "RVA", Operation.CREATE)]
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 100])
+def test_file_digest_is_the_sha256_and_size_of_the_whole_file(tmp_path, monkeypatch, size):
+    """Read in blocks (seven bytes here, so that a file spans several, the last one short)."""
+    monkeypatch.setattr(files, "_DIGEST_BLOCK", 7)
+    data = bytes(range(256))[:size]
+    path = tmp_path / "drop.csv"
+    path.write_bytes(data)
+    assert files.file_digest(path) == (hashlib.sha256(data).hexdigest(), size)
