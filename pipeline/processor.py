@@ -54,8 +54,9 @@ CHUNK_ROWS = 500_000
 # scans the links again, so a chunk has at least one row per so many links, and grows with the
 # store: (links per chunk row, most rows in a chunk as a multiple of CHUNK_ROWS). A key lookup
 # scans the links' text keys, which costs more than the integer INSZ: at 20M links, its 10M-row
-# file takes 20-23 s in 1M-row chunks (1.5 GB) and 24-25 s in 500k-row chunks (1.1 GB). An INSZ
-# lookup gained nothing from 1M-row chunks, and took 1.9 GB (it has more answers a row).
+# file takes 19-23 s in 1M-row chunks (1.5-1.7 GB with the next chunk read ahead) and 24-25 s
+# in 500k-row chunks (1.1 GB). An INSZ lookup gained nothing from 1M-row chunks, and took 1.9 GB
+# (it has more answers a row).
 LOOKUP_CHUNKS = {Operation.LOOKUP_INSZ: (40, 1), Operation.LOOKUP_KEY: (20, 2)}
 
 _EMPTY_FORMATS = {"row": pl.Int64(), "country": pl.String(), "key_type": pl.String()}
