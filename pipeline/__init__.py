@@ -32,22 +32,28 @@ def wait_for_all(futures: list[Future[None]]) -> None:
 def read_ahead(items: Generator[T]) -> Generator[T]:
     """``items``, each taken from them in a thread while the caller works on the one before:
     reading a request's next chunk (pyarrow, polars) then overlaps validating and joining this
-    one, all mostly outside the GIL. One item is held ahead. An error that ``items`` raise is
-    raised here, where their item would have come.
+    one, all mostly outside the GIL. One item is read ahead; an item handed out is not kept
+    (the caller may free it). An error that ``items`` raise is raised here, where their item
+    would have come.
 
     Close it (``contextlib.closing``) to stop early: it waits for the item being taken, then
-    closes ``items`` (their files) in the caller's thread.
+    closes ``items`` (their files) in the caller's thread, once the reader thread has ended.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader:
-        pending = reader.submit(next, items)
-        try:
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as reader:
+            pending = reader.submit(next, items)
+
+            def take() -> T:
+                """The item read ahead, once the next one is on its way."""
+                nonlocal pending
+                item = pending.result()
+                pending = reader.submit(next, items)
+                return item
+
             while True:
                 try:
-                    item = pending.result()
+                    yield take()  # not bound to a name here: this frame keeps no item
                 except StopIteration:
                     return
-                pending = reader.submit(next, items)
-                yield item
-        finally:
-            wait([pending])
-            items.close()
+    finally:
+        items.close()

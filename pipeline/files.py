@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 from pathlib import Path
 
 OUTPUT_MODE = 0o640  # results and receipts: the owner and its group, nobody else
@@ -68,14 +69,20 @@ def is_dry_run(file_name: str) -> bool:
     return extension.lower() in ("csv", "csv.gz", "parquet") and stem.lower().endswith(".dry-run")
 
 
-def file_digest(path: Path) -> tuple[str, int]:
+def file_digest(path: Path, *, stop: threading.Event | None = None) -> tuple[str, int]:
     """The SHA-256 (hex) and the size of a file. hashlib lets go of the GIL while it hashes a
     block, so a thread can hash a file while the main thread works: the blocks are large, so
-    that the thread seldom has to wait for the GIL between them."""
+    that the thread seldom has to wait for the GIL between them.
+
+    ``stop``: once set, the hashing is given up (``InterruptedError``) at the next block, so
+    that an interrupted pass does not wait for a large file to be read to its end.
+    """
     sha = hashlib.sha256()
     size = 0
     with path.open("rb") as handle:
         while block := handle.read(_DIGEST_BLOCK):
+            if stop is not None and stop.is_set():
+                raise InterruptedError(f"hashing {path.name} was given up")
             sha.update(block)
             size += len(block)
     return sha.hexdigest(), size

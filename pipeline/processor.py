@@ -132,7 +132,7 @@ class Processor:
         ``digest``: the file's ``file_digest``, computed in a thread since the file was claimed
         (``process_inbox``); without it, computed here.
         """
-        sha256, size = digest.result() if digest else file_digest(claimed.input_path)
+        sha256, size = file_digest(claimed.input_path) if digest is None else digest.result()
         stem, extension = split_name(claimed.file_name)
         facts = _Facts(
             claimed=claimed,
@@ -537,14 +537,19 @@ class Stages:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
     def timed(self, stage: str, items: Iterable[T]) -> Iterator[T]:
-        """``items`` as they come, the time spent producing them counted to ``stage``."""
+        """``items`` as they come, the time spent producing them counted to ``stage``; an item
+        handed out is not kept (the caller may free it: peak memory)."""
         iterator = iter(items)
-        while True:
+
+        def take() -> T:
             with self.timing(stage):
-                item = next(iterator, None)
-            if item is None:
+                return next(iterator)
+
+        while True:
+            try:
+                yield take()
+            except StopIteration:
                 return
-            yield item
 
     def __str__(self) -> str:
         return ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in self.seconds.items())

@@ -80,13 +80,18 @@ def process_inbox(
             time.sleep(settle)
             ready = tracker.ready(scan_inbox(settings, now=clock()), monotonic=time.monotonic())
         # A claimed file is hashed in a thread while the processor is built (its modules are
-        # imported when the first file needs it): 0.1-0.3 s for a CSV file of 100 MB.
+        # imported when the first file needs it): 0.1-0.3 s for a CSV file of 100 MB. A pass
+        # that stops on an error (or Ctrl-C) gives an unfinished hash up instead of waiting.
+        given_up = threading.Event()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="digest") as hasher:
-            for drop in ready:
-                claimed = claim(drop, settings, now=clock())
-                if claimed is not None:
-                    digest = hasher.submit(file_digest, claimed.input_path)
-                    reports.append(processor().process(claimed, digest=digest))
+            try:
+                for drop in ready:
+                    claimed = claim(drop, settings, now=clock())
+                    if claimed is not None:
+                        digest = hasher.submit(file_digest, claimed.input_path, stop=given_up)
+                        reports.append(processor().process(claimed, digest=digest))
+            finally:
+                given_up.set()
         prune_audit(settings, today=clock().date())
         return reports
 

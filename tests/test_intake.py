@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -375,3 +376,13 @@ def test_file_digest_is_the_sha256_and_size_of_the_whole_file(tmp_path, monkeypa
     path = tmp_path / "drop.csv"
     path.write_bytes(data)
     assert files.file_digest(path) == (hashlib.sha256(data).hexdigest(), size)
+
+
+def test_file_digest_is_given_up_once_stopped(tmp_path):
+    """An interrupted pass does not wait for a large file to be hashed to its end."""
+    path = tmp_path / "drop.csv"
+    path.write_bytes(b"insz\n" * 10)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(InterruptedError):
+        files.file_digest(path, stop=stop)

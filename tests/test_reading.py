@@ -8,6 +8,7 @@ import gzip
 import io
 import threading
 import tracemalloc
+import weakref
 from collections.abc import Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
@@ -555,18 +556,24 @@ def test_parquet_header_only_and_chunks(tmp_path: Path) -> None:
 
 class _Source:
     """A generator of ``count`` items that records who took them and whether it was closed,
-    and raises at ``fail_at``."""
+    raises at ``fail_at``, and takes item 1 only once ``hold`` (if given) is set."""
 
-    def __init__(self, count: int, *, fail_at: int | None = None) -> None:
+    def __init__(
+        self, count: int, *, fail_at: int | None = None, hold: threading.Event | None = None
+    ) -> None:
         self.taken: list[tuple[int, str]] = []
         self.closed_in: str | None = None
-        self.items = self._items(count, fail_at)
+        self.items = self._items(count, fail_at, hold)
 
-    def _items(self, count: int, fail_at: int | None) -> Generator[int]:
+    def _items(
+        self, count: int, fail_at: int | None, hold: threading.Event | None
+    ) -> Generator[int]:
         try:
             for item in range(count):
                 if item == fail_at:
                     raise FileRejected(FileReason.UNREADABLE_FILE, f"item {item} is damaged")
+                if item == 1 and hold is not None:
+                    hold.wait()
                 self.taken.append((item, threading.current_thread().name))
                 yield item
         finally:
@@ -595,3 +602,39 @@ def test_read_ahead_closed_early_waits_for_the_item_ahead_then_closes_its_source
         assert next(items) == 0
     assert [item for item, _ in source.taken] == [0, 1], "one item ahead, no more"
     assert source.closed_in == threading.current_thread().name, "closed by the caller"
+
+
+def test_read_ahead_closed_while_the_item_ahead_is_taken_waits_for_it() -> None:
+    """Closing (the caller failed) while the reader still takes an item: the source is closed
+    only once the reader thread has finished with it, never under its feet."""
+    hold = threading.Event()
+    source = _Source(5, hold=hold)
+    release = threading.Timer(0.2, hold.set)
+    with contextlib.closing(read_ahead(source.items)) as items:
+        assert next(items) == 0
+        release.start()
+    assert hold.is_set(), "the close waited for the item being taken"
+    assert [item for item, _ in source.taken] == [0, 1]
+    assert source.closed_in == threading.current_thread().name
+
+
+class _Chunk:
+    """An item that can be watched (weakref) for being freed."""
+
+
+def _chunks(count: int) -> Generator[_Chunk]:
+    for _ in range(count):
+        yield _Chunk()
+
+
+def test_read_ahead_and_the_stage_timer_keep_no_item_they_handed_out() -> None:
+    """The processor drops a raw chunk once it is validated (``del chunk``): neither generator
+    may still hold it, or a chunk more is held at the peak."""
+    from pipeline.processor import Stages
+
+    with contextlib.closing(read_ahead(_chunks(3))) as ahead:
+        for items in (ahead, Stages().timed("read", ahead)):
+            chunk = next(items)
+            handed_out = weakref.ref(chunk)
+            del chunk
+            assert handed_out() is None
