@@ -29,6 +29,17 @@ def wait_for_all(futures: list[Future[None]]) -> None:
         future.result()
 
 
+def result_of(future: Future[T]) -> T:
+    """``future.result()``, waited for in short steps. A signal (Ctrl-C) is delivered to any
+    thread of the process; the main thread acts on it only when it runs Python again, which a
+    plain ``result()`` would delay until the thread's work is done."""
+    while True:
+        try:
+            return future.result(timeout=0.1)
+        except TimeoutError:
+            continue
+
+
 def read_ahead(items: Generator[T]) -> Generator[T]:
     """``items``, each taken from them in a thread while the caller works on the one before:
     reading a request's next chunk (pyarrow, polars) then overlaps validating and joining this
@@ -46,7 +57,7 @@ def read_ahead(items: Generator[T]) -> Generator[T]:
             def take() -> T:
                 """The item read ahead, once the next one is on its way."""
                 nonlocal pending
-                item = pending.result()
+                item = result_of(pending)
                 pending = reader.submit(next, items)
                 return item
 

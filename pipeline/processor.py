@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipeline import __version__, ledger, read_ahead, utc_now, wait_for_all
+from pipeline import __version__, ledger, read_ahead, result_of, utc_now, wait_for_all
 from pipeline.config import Settings
 from pipeline.contract import FileReason, FileRejected, Operation, ReceiptStatus
 from pipeline.files import file_digest, is_dry_run, move_atomic, split_name, write_atomic
@@ -132,7 +132,7 @@ class Processor:
         ``digest``: the file's ``file_digest``, computed in a thread since the file was claimed
         (``process_inbox``); without it, computed here.
         """
-        sha256, size = file_digest(claimed.input_path) if digest is None else digest.result()
+        sha256, size = file_digest(claimed.input_path) if digest is None else result_of(digest)
         stem, extension = split_name(claimed.file_name)
         facts = _Facts(
             claimed=claimed,

@@ -6,10 +6,13 @@ import contextlib
 import datetime as dt
 import gzip
 import io
+import signal
 import threading
+import time
 import tracemalloc
 import weakref
 from collections.abc import Generator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from pipeline import read_ahead
+from pipeline import read_ahead, result_of
 from pipeline.contract import FileReason, FileRejected, Operation
 from pipeline.reading import RequestFile, csv_file, iter_chunks, open_request
 
@@ -638,3 +641,36 @@ def test_read_ahead_and_the_stage_timer_keep_no_item_they_handed_out() -> None:
             handed_out = weakref.ref(chunk)
             del chunk
             assert handed_out() is None
+
+
+class _Alarm(Exception):
+    pass
+
+
+def _ring(signum: int, frame: object) -> None:
+    raise _Alarm
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="POSIX signal masks")
+def test_result_of_acts_on_a_signal_that_another_thread_received() -> None:
+    """Ctrl-C while the main thread waits for a thread (a file's digest, a chunk read ahead):
+    the kernel may hand the signal to any thread. Here the main thread blocks it, so the worker
+    gets it; a plain ``result()`` would then act on it only once the worker is done (10 s)."""
+    release = threading.Event()
+    previous = signal.signal(signal.SIGALRM, _ring)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(release.wait, 10)  # the worker starts with SIGALRM unblocked
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0.2)
+                start = time.monotonic()
+                with pytest.raises(_Alarm):
+                    result_of(future)
+                assert time.monotonic() - start < 2
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+                release.set()
+    finally:
+        signal.signal(signal.SIGALRM, previous)
