@@ -24,20 +24,23 @@ def utc_now() -> dt.datetime:
 def wait_for_all(futures: list[Future[None]]) -> None:
     """Waits for the work handed to threads; the first error is raised once all have ended, so
     no thread still writes to a file that the error is about to remove."""
-    wait(futures)
+    _wait_awake(futures)
     for future in futures:
         future.result()
 
 
 def result_of(future: Future[T]) -> T:
-    """``future.result()``, waited for in short steps. A signal (Ctrl-C) is delivered to any
-    thread of the process; the main thread acts on it only when it runs Python again, which a
-    plain ``result()`` would delay until the thread's work is done."""
-    while True:
-        try:
-            return future.result(timeout=0.1)
-        except TimeoutError:
-            continue
+    """``future.result()``, waited for as ``wait_for_all`` waits."""
+    _wait_awake([future])
+    return future.result()
+
+
+def _wait_awake(futures: list[Future[T]]) -> None:
+    """Waits in steps of 0.1 s. A signal (Ctrl-C) is delivered to any thread of the process;
+    the main thread acts on it only when it runs Python again, which one long wait would delay
+    until the threads' work is done (a whole file hashed, a chunk written)."""
+    while wait(futures, timeout=0.1).not_done:
+        pass
 
 
 def read_ahead(items: Generator[T]) -> Generator[T]:
