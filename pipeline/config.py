@@ -22,6 +22,7 @@ max_file_bytes = 21474836480    # larger files are refused whole (FILE_TOO_LARGE
 memory_limit = "768MB"          # DuckDB's memory limit; it spills to data/tmp beyond it
 audit_retention_days = 3650     # consultation audit files older than this are removed
 # formats_file = "catalogue/formats.csv"      # a local format catalogue instead of the packaged one
+#                                             # (each run checks that its examples follow its rules)
 # key_types_file = "catalogue/key_types.csv"  # a local key-type list instead of the packaged one
 
 [institutions.RVA]              # the folder name under inbox/ and outbox/

@@ -52,6 +52,12 @@ def test_the_packaged_catalogue():
     assert catalogue.exclusive_key_types <= KEY_TYPES
 
 
+def test_the_packaged_examples():
+    """Loaded by path, the packaged catalogue tests its examples (by default it does not)."""
+    catalogue = load_catalogue(formats_path=PACKAGED_FORMATS)
+    assert [rule.rule_id for rule in catalogue.rules] == RULE_IDS
+
+
 def test_rules_frame_has_a_row_per_rule_and_key_type():
     frame = load_catalogue().rules_frame()
     assert frame.columns == list(RULE_COLUMNS)
