@@ -66,6 +66,27 @@ def test_update_sets_the_period_and_keeps_the_previous_version(
     assert versions == [(1, None, False, "CREATE"), (2, dt.date(2024, 12, 31), True, "UPDATE")]
 
 
+def test_a_link_named_twice_is_changed_once(linked, drop, run):
+    """The later row is a duplicate; every row echoes its INSZ as 11 digits, leading zero kept."""
+    drop(
+        "RVA",
+        "update",
+        "twice.csv",
+        LINK + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2021-01-01,\n"
+        f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2022-01-01,\n"
+        f"{INSZ_2001},NL,TAX_NUMBER,{BSN_B},,\n",
+    )
+    run()
+    result = result_csv(linked, "RVA", "update", "twice")
+    assert result.select("status", "reason", "insz", "valid_from").rows() == [
+        ("UPDATED", None, INSZ_1990, "2021-01-01"),
+        ("REJECTED", "DUPLICATE_IN_FILE", INSZ_1990, "2022-01-01"),
+        ("NOT_FOUND", None, INSZ_2001, None),
+    ]
+    assert INSZ_2001.startswith("0")
+    assert result["message"][1] == "the same link as row 1"
+
+
 def test_recorded_at_reproduces_an_earlier_answer(linked, drop, run):
     before = dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
     time.sleep(0.01)
