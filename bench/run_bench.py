@@ -87,6 +87,7 @@ class Measurement:
     batch_seconds: float | None = None  # from the log: batch started -> finished
     stages: dict[str, float] = field(default_factory=dict)  # from the log: seconds per stage
     check: str = "ok"
+    repeat: int = 0  # which of the run's repetitions (``--repeat``) measured it
     # 1-minute load average when the step ended: above nproc, other work shared the CPUs.
     load_average: float = field(default_factory=lambda: round(os.getloadavg()[0], 2))
 
@@ -288,7 +289,7 @@ def _vm_hwm_kb(pid: int) -> int:
 # ---------------------------------------------------------------- the floor: bare DuckDB
 
 
-def measure_floor(inputs: Inputs, fmt: str, folder: Path) -> list[Measurement]:
+def measure_floor(inputs: Inputs, fmt: str, folder: Path, *, repeat: int = 0) -> list[Measurement]:
     """Load, then the two lookups as one left join each, in a fresh DuckDB file, no validation."""
     folder.mkdir(parents=True)
     database = folder / "floor.duckdb"
@@ -314,7 +315,7 @@ def measure_floor(inputs: Inputs, fmt: str, folder: Path) -> list[Measurement]:
         measurements.append(
             Measurement(
                 inputs.links, fmt, step, "floor", rows, run.seconds, run.peak_rss_mb,
-                cpu_seconds=run.cpu_seconds, check=check,
+                cpu_seconds=run.cpu_seconds, check=check, repeat=repeat,
             )
         )  # fmt: skip
     return measurements
@@ -323,7 +324,7 @@ def measure_floor(inputs: Inputs, fmt: str, folder: Path) -> list[Measurement]:
 # ---------------------------------------------------------------- LinkRegister through the inbox
 
 
-def measure_linkreg(inputs: Inputs, fmt: str, root: Path) -> list[Measurement]:
+def measure_linkreg(inputs: Inputs, fmt: str, root: Path, *, repeat: int = 0) -> list[Measurement]:
     """A fresh root; each file dropped in the inbox and answered by one `linkreg process`."""
     linkreg = str(Path(sys.executable).with_name("linkreg"))
     subprocess.run([linkreg, "init", "--root", str(root)], check=True, capture_output=True)
@@ -348,7 +349,7 @@ def measure_linkreg(inputs: Inputs, fmt: str, root: Path) -> list[Measurement]:
             Measurement(
                 inputs.links, fmt, step, "linkreg", rows, run.seconds, run.peak_rss_mb,
                 cpu_seconds=run.cpu_seconds, batch_seconds=_batch_seconds(log),
-                stages=_stages(log), check=check,
+                stages=_stages(log), check=check, repeat=repeat,
             )
         )  # fmt: skip
     return measurements
@@ -405,7 +406,11 @@ def _stages(log: Path) -> dict[str, float]:
 # ---------------------------------------------------------------- one size, the report
 
 
-def bench_size(*, links: int, requests: int, workdir: Path, console: Console) -> list[Measurement]:
+def bench_size(
+    *, links: int, requests: int, workdir: Path, console: Console, repeats: int = 1, keep: bool
+) -> list[Measurement]:
+    """Each repetition measures the floor, then linkreg, on the same files, in fresh folders:
+    a floor and the linkreg run compared with it are a minute apart at most."""
     folder = workdir / f"links-{links}"
     shutil.rmtree(folder, ignore_errors=True)  # a kept folder of an earlier run
     folder.mkdir(parents=True)
@@ -414,19 +419,72 @@ def bench_size(*, links: int, requests: int, workdir: Path, console: Console) ->
     console.log(f"{links:,} links / {requests:,} requests generated in "
                 f"{time.perf_counter() - started:.1f} s")  # fmt: skip
     measurements = []
-    for fmt in FORMATS:
-        measurements += measure_floor(inputs, fmt, folder / f"floor-{fmt}")
-        measurements += measure_linkreg(inputs, fmt, folder / f"root-{fmt}")
-        console.log(f"{links:,} links, {fmt}: measured")
+    for repeat in range(repeats):
+        for fmt in FORMATS:
+            suffix = f"{fmt}-{repeat + 1}" if repeats > 1 else fmt
+            floor, root = folder / f"floor-{suffix}", folder / f"root-{suffix}"
+            measurements += measure_floor(inputs, fmt, floor, repeat=repeat)
+            measurements += measure_linkreg(inputs, fmt, root, repeat=repeat)
+            if not keep and repeat + 1 < repeats:  # the stores of a large size take room
+                shutil.rmtree(floor)
+                shutil.rmtree(root)
+            console.log(f"{links:,} links, {fmt}: measured ({repeat + 1} of {repeats})")
     return measurements
 
 
-def floors(measurements: list[Measurement]) -> dict[tuple[int, str, str], Measurement]:
-    return {(m.links, m.file_format, m.step): m for m in measurements if m.kind == "floor"}
+def floors(measurements: list[Measurement]) -> dict[tuple[int, str, str, int], Measurement]:
+    """The floor of each size, format, step and repetition."""
+    return {
+        (m.links, m.file_format, m.step, m.repeat): m for m in measurements if m.kind == "floor"
+    }
+
+
+def ratio(measurement: Measurement, floor_by_step: dict[tuple[int, str, str, int], Measurement]
+          ) -> float | None:  # fmt: skip
+    """A linkreg run's time over the floor of the same repetition (measured beside it)."""
+    if measurement.kind != "linkreg":
+        return None
+    key = (measurement.links, measurement.file_format, measurement.step, measurement.repeat)
+    floor = floor_by_step.get(key)
+    return measurement.seconds / floor.seconds if floor and floor.seconds else None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One step over the repetitions: the run of median time, and the spread."""
+
+    median: Measurement  # of the runs, the one of median seconds (the lower one of two)
+    seconds: tuple[float, float]  # least and most
+    ratios: tuple[float, ...]  # linkreg over its own repetition's floor, sorted
+
+    @property
+    def median_ratio(self) -> float | None:
+        return self.ratios[(len(self.ratios) - 1) // 2] if self.ratios else None
+
+
+def summarise(measurements: list[Measurement]) -> list[Summary]:
+    """Per size, format, step and kind, in the order first measured."""
+    runs: dict[tuple[int, str, str, str], list[Measurement]] = {}
+    for m in measurements:
+        runs.setdefault((m.links, m.file_format, m.step, m.kind), []).append(m)
+    floor_by_step = floors(measurements)
+    summaries = []
+    for group in runs.values():
+        by_time = sorted(group, key=lambda m: m.seconds)
+        ratios = sorted(r for m in group if (r := ratio(m, floor_by_step)) is not None)
+        summaries.append(
+            Summary(
+                median=by_time[(len(by_time) - 1) // 2],
+                seconds=(by_time[0].seconds, by_time[-1].seconds),
+                ratios=tuple(ratios),
+            )
+        )
+    return summaries
 
 
 def growth(measurements: list[Measurement]) -> list[dict[str, object]]:
-    """Time at the larger size / time at the smaller, per format, step and kind."""
+    """Time at the larger size / time at the smaller, per format, step and kind (median runs)."""
+    measurements = [summary.median for summary in summarise(measurements)]
     sizes = sorted({m.links for m in measurements})
     if len(sizes) < 2:
         return []
@@ -449,19 +507,34 @@ def growth(measurements: list[Measurement]) -> list[dict[str, object]]:
 
 
 def print_tables(report: Report, console: Console) -> None:
-    table = Table(title="linkreg process vs bare DuckDB (floor)")
-    floor_by_step = floors(report.measurements)
+    summaries = summarise(report.measurements)
+    repeats = 1 + max((m.repeat for m in report.measurements), default=0)
+    title = "linkreg process vs bare DuckDB (floor)"
+    if repeats > 1:
+        title += f": the median of {repeats} runs; ratios to the floor of the same repetition"
+    table = Table(title=title)
+    floor_of = {
+        (s.median.links, s.median.file_format, s.median.step): s.median
+        for s in summaries
+        if s.median.kind == "floor"
+    }
+    spread = ("ratio range",) if repeats > 1 else ()
     for name in ("links", "format", "step", "rows", "linkreg s", "in batch s", "CPU s", "rows/s",
-                 "peak MB", "floor s", "floor CPU s", "floor MB", "ratio", "check"):  # fmt: skip
+                 "peak MB", "floor s", "floor CPU s", "floor MB", "ratio", *spread,
+                 "check"):  # fmt: skip
         table.add_column(
             name,
             justify="left" if name in ("format", "step", "check") else "right",
             no_wrap=name == "step",
         )
-    for m in report.measurements:
+    for summary in summaries:
+        m = summary.median
         if m.kind != "linkreg":
             continue
-        floor = floor_by_step.get((m.links, m.file_format, m.step))
+        floor = floor_of.get((m.links, m.file_format, m.step))
+        checks = {r.check for r in report.measurements if _same_step(r, m)}
+        ratios = summary.ratios
+        ranges = (f"{ratios[0]:.2f}-{ratios[-1]:.2f}" if ratios else "-",) if spread else ()
         table.add_row(
             f"{m.links:,}", m.file_format, m.step, f"{m.rows:,}", f"{m.seconds:.2f}",
             f"{m.batch_seconds:.2f}" if m.batch_seconds is not None else "-",
@@ -469,14 +542,15 @@ def print_tables(report: Report, console: Console) -> None:
             f"{floor.seconds:.2f}" if floor else "-",
             _seconds(floor.cpu_seconds) if floor else "-",
             _mb(floor.peak_rss_mb) if floor else "-",
-            f"{m.seconds / floor.seconds:.1f}" if floor else "-", m.check,
+            f"{summary.median_ratio:.2f}" if summary.median_ratio else "-", *ranges,
+            ", ".join(sorted(checks)),
         )  # fmt: skip
     console.print(table)
     stages = Table(title="linkreg: seconds per stage inside the batch (from its log)")
     names = list(dict.fromkeys(name for m in report.measurements for name in m.stages))
     for name in ("links", "format", "step", *names):
         stages.add_column(name, justify="left" if name in ("format", "step") else "right")
-    for m in report.measurements:
+    for m in (summary.median for summary in summaries):
         if m.kind == "linkreg" and m.stages:
             stages.add_row(
                 f"{m.links:,}", m.file_format, m.step,
@@ -491,6 +565,10 @@ def print_tables(report: Report, console: Console) -> None:
         for row in grown:
             table.add_row(*("-" if value is None else str(value) for value in row.values()))
         console.print(table)
+
+
+def _same_step(a: Measurement, b: Measurement) -> bool:
+    return (a.links, a.file_format, a.step, a.kind) == (b.links, b.file_format, b.step, b.kind)
 
 
 def _seconds(value: float | None) -> str:
@@ -556,9 +634,18 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("bench/out/results.json"))
     parser.add_argument("--workdir", type=Path, help="default: a new temporary folder")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure each size this many times (floor and linkreg side by side each time);"
+        " the tables show the median run and the spread",
+    )
     arguments = parser.parse_args(argv)
     if arguments.quick:
         arguments.links, arguments.requests = 20_000, 10_000
+    if arguments.repeat < 1:
+        parser.error("--repeat must be 1 or more")
     return arguments
 
 
@@ -580,7 +667,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for links, requests in sizes:
             report.measurements += bench_size(
-                links=links, requests=requests, workdir=workdir, console=console
+                links=links,
+                requests=requests,
+                workdir=workdir,
+                console=console,
+                repeats=arguments.repeat,
+                keep=arguments.keep,
             )
             if not arguments.keep:
                 shutil.rmtree(workdir / f"links-{links}")
@@ -595,9 +687,20 @@ def main(argv: list[str] | None = None) -> int:
     floor_by_step = floors(report.measurements)
     for entry, measurement in zip(document["measurements"], report.measurements, strict=True):
         entry["rows_per_second"] = round(measurement.rows_per_second)
-        floor = floor_by_step.get((measurement.links, measurement.file_format, measurement.step))
-        if measurement.kind == "linkreg" and floor:
-            entry["ratio_to_floor"] = round(measurement.seconds / floor.seconds, 2)
+        paired = ratio(measurement, floor_by_step) if measurement.kind == "linkreg" else None
+        if paired is not None:
+            entry["ratio_to_floor"] = round(paired, 2)
+    if arguments.repeat > 1:
+        document["summary"] = [
+            {
+                "links": s.median.links, "format": s.median.file_format, "step": s.median.step,
+                "kind": s.median.kind, "median_seconds": round(s.median.seconds, 3),
+                "least_seconds": round(s.seconds[0], 3), "most_seconds": round(s.seconds[1], 3),
+                "median_ratio_to_floor": round(s.median_ratio, 2) if s.median_ratio else None,
+                "ratios_to_floor": [round(r, 2) for r in s.ratios],
+            }
+            for s in summarise(report.measurements)
+        ]  # fmt: skip
     arguments.out.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
     console.log(f"written: {arguments.out}")
     return 0 if all(m.check == "ok" for m in report.measurements) else 1
