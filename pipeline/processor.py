@@ -269,10 +269,14 @@ class Processor:
         chunk_rows = self._lookup_chunk_rows(operation)
         chunks = read_ahead(iter_chunks(request, operation=operation, chunk_rows=chunk_rows))
 
+        def write_audit(answers: pl.DataFrame) -> None:
+            with stages.timing("audit"):
+                audit.write(answers)
+
         def answer_and_write(rows: pl.DataFrame, links: pa.Table) -> None:
             with stages.timing("assemble"):
                 answers = answers_of(rows, links, operation=operation)
-            audited = [auditor.submit(audit.write, answers)]
+            audited = [auditor.submit(write_audit, answers)]
             with stages.timing("write"):
                 result.write(answers)
                 answered.counts.add(answers)
@@ -520,9 +524,10 @@ class Processor:
 class Stages:
     """Seconds a batch spent per stage (read, validate, join, ...), for its last log line.
 
-    Stages that run in a thread beside others (a lookup's assembly and write, a mutation's stage)
-    overlap them: the seconds then add up to more than the batch took. ``read`` is what the
-    batch waited for the reader thread: the reading itself overlaps the chunk before.
+    Stages that run in a thread beside others (a lookup's assembly, write and audit, a
+    mutation's stage) overlap them: the seconds then add up to more than the batch took.
+    ``read`` is what the batch waited for the reader thread: the reading itself overlaps the
+    chunk before.
     """
 
     def __init__(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import polars as pl
 import pytest
@@ -161,6 +162,17 @@ def test_lookups_are_audited(loaded, drop, run):
         ("RVA", INSZ_2001, 0),
     ]
     assert pl.read_parquet(files[0])["at"][0].date() <= dt.datetime.now(dt.UTC).date()
+
+
+def test_the_batch_log_gives_the_seconds_of_each_stage(loaded, drop, run, caplog):
+    drop("RVA", "lookup-insz", "timed.csv", f"insz\n{INSZ_1990}\n")
+    with caplog.at_level(logging.INFO, logger="pipeline.processor"):
+        [report] = run()
+    [line] = [r.getMessage() for r in caplog.records if " stages: " in r.getMessage()]
+    assert line.startswith(f"batch {report.batch_id} stages: ")
+    stages = dict(part.rsplit(" ", 2)[:2] for part in line.split(" stages: ")[1].split(", "))
+    assert set(stages) == {"read", "validate", "join", "output wait", "assemble", "write", "audit"}
+    assert all(float(seconds) >= 0 for seconds in stages.values())
 
 
 def test_lookup_key_audit_names_the_key_and_the_insz_answered(loaded, drop, run):
