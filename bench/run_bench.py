@@ -451,15 +451,23 @@ def ratio(measurement: Measurement, floor_by_step: dict[tuple[int, str, str, int
 
 @dataclass(frozen=True)
 class Summary:
-    """One step over the repetitions: the run of median time, and the spread."""
+    """One step over the repetitions: its runs, and their ratios to the floors beside them."""
 
-    median: Measurement  # of the runs, the one of median seconds (the lower one of two)
-    seconds: tuple[float, float]  # least and most
+    runs: tuple[Measurement, ...]  # sorted by seconds
     ratios: tuple[float, ...]  # linkreg over its own repetition's floor, sorted
+
+    @property
+    def median(self) -> Measurement:
+        """The run of median seconds (the lower one of two)."""
+        return self.runs[(len(self.runs) - 1) // 2]
 
     @property
     def median_ratio(self) -> float | None:
         return self.ratios[(len(self.ratios) - 1) // 2] if self.ratios else None
+
+    @property
+    def checks(self) -> str:
+        return ", ".join(sorted({run.check for run in self.runs}))
 
 
 def summarise(measurements: list[Measurement]) -> list[Summary]:
@@ -468,18 +476,13 @@ def summarise(measurements: list[Measurement]) -> list[Summary]:
     for m in measurements:
         runs.setdefault((m.links, m.file_format, m.step, m.kind), []).append(m)
     floor_by_step = floors(measurements)
-    summaries = []
-    for group in runs.values():
-        by_time = sorted(group, key=lambda m: m.seconds)
-        ratios = sorted(r for m in group if (r := ratio(m, floor_by_step)) is not None)
-        summaries.append(
-            Summary(
-                median=by_time[(len(by_time) - 1) // 2],
-                seconds=(by_time[0].seconds, by_time[-1].seconds),
-                ratios=tuple(ratios),
-            )
+    return [
+        Summary(
+            runs=tuple(sorted(group, key=lambda m: m.seconds)),
+            ratios=tuple(sorted(r for m in group if (r := ratio(m, floor_by_step)) is not None)),
         )
-    return summaries
+        for group in runs.values()
+    ]
 
 
 def growth(measurements: list[Measurement]) -> list[dict[str, object]]:
@@ -532,7 +535,6 @@ def print_tables(report: Report, console: Console) -> None:
         if m.kind != "linkreg":
             continue
         floor = floor_of.get((m.links, m.file_format, m.step))
-        checks = {r.check for r in report.measurements if _same_step(r, m)}
         ratios = summary.ratios
         ranges = (f"{ratios[0]:.2f}-{ratios[-1]:.2f}" if ratios else "-",) if spread else ()
         table.add_row(
@@ -543,7 +545,7 @@ def print_tables(report: Report, console: Console) -> None:
             _seconds(floor.cpu_seconds) if floor else "-",
             _mb(floor.peak_rss_mb) if floor else "-",
             f"{summary.median_ratio:.2f}" if summary.median_ratio else "-", *ranges,
-            ", ".join(sorted(checks)),
+            summary.checks,
         )  # fmt: skip
     console.print(table)
     stages = Table(title="linkreg: seconds per stage inside the batch (from its log)")
@@ -565,10 +567,6 @@ def print_tables(report: Report, console: Console) -> None:
         for row in grown:
             table.add_row(*("-" if value is None else str(value) for value in row.values()))
         console.print(table)
-
-
-def _same_step(a: Measurement, b: Measurement) -> bool:
-    return (a.links, a.file_format, a.step, a.kind) == (b.links, b.file_format, b.step, b.kind)
 
 
 def _seconds(value: float | None) -> str:
@@ -687,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     floor_by_step = floors(report.measurements)
     for entry, measurement in zip(document["measurements"], report.measurements, strict=True):
         entry["rows_per_second"] = round(measurement.rows_per_second)
-        paired = ratio(measurement, floor_by_step) if measurement.kind == "linkreg" else None
+        paired = ratio(measurement, floor_by_step)  # None for a floor
         if paired is not None:
             entry["ratio_to_floor"] = round(paired, 2)
     if arguments.repeat > 1:
@@ -695,7 +693,8 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "links": s.median.links, "format": s.median.file_format, "step": s.median.step,
                 "kind": s.median.kind, "median_seconds": round(s.median.seconds, 3),
-                "least_seconds": round(s.seconds[0], 3), "most_seconds": round(s.seconds[1], 3),
+                "least_seconds": round(s.runs[0].seconds, 3),
+                "most_seconds": round(s.runs[-1].seconds, 3),
                 "median_ratio_to_floor": round(s.median_ratio, 2) if s.median_ratio else None,
                 "ratios_to_floor": [round(r, 2) for r in s.ratios],
             }
