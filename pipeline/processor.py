@@ -49,6 +49,13 @@ ProgressHook = Callable[[str, str, int, int], None]
 
 # Rows validated (and, for a lookup, answered) at a time: memory depends on it, not on the file.
 CHUNK_ROWS = 500_000
+# And the request's bytes a chunk holds at most, for files of wide rows (an eIDAS identifier
+# may have 256 characters): a chunk's text is held several times over on its way (read,
+# normalised, staged, answered, audited, with the next chunk read ahead), and polars keeps a
+# value of more than 12 bytes beside its 16-byte view. Key lookups against 20M links, in 1M-row
+# chunks, peaked at 1.5-1.7 GB with keys of about 10 characters, 1.84 GB with keys of 45 and
+# 2.7 GB with keys of 200 (and 36-character refs); at most 64 MiB a chunk, 1.57 and 1.31 GB.
+CHUNK_BYTES = 64 * 1024**2
 # A lookup's chunks are smaller while the store is small: the output of the last chunk is what
 # the batch waits for at its end (at 2M links, 250k-row chunks save 7 %). Each chunk's join
 # scans the links again, so a chunk has at least one row per so many links, and grows with the
@@ -228,7 +235,8 @@ class Processor:
             with stages.timing("stage"):
                 stage_rows(self.connection, staged)
 
-        chunks = read_ahead(iter_chunks(request, operation=operation, chunk_rows=CHUNK_ROWS))
+        chunk_rows = _chunk_rows(request, CHUNK_ROWS)
+        chunks = read_ahead(iter_chunks(request, operation=operation, chunk_rows=chunk_rows))
         with (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage") as stager,
             closing(chunks),
@@ -266,7 +274,7 @@ class Processor:
         work_dir = claimed.input_path.parent.parent
         answered = _Answered(result_name=f"{facts.output_base}.result.{facts.file_format}")
         stages = facts.stages
-        chunk_rows = self._lookup_chunk_rows(operation)
+        chunk_rows = _chunk_rows(request, self._lookup_chunk_rows(operation))
         chunks = read_ahead(iter_chunks(request, operation=operation, chunk_rows=chunk_rows))
 
         def write_audit(answers: pl.DataFrame) -> None:
@@ -360,7 +368,7 @@ class Processor:
                         delimiter=request.delimiter,
                         columns=result_columns(claimed.operation),
                         rows=None if claimed.operation is Operation.FORMATS else rows,
-                        range_rows=CHUNK_ROWS,
+                        range_rows=_chunk_rows(request, CHUNK_ROWS),
                         in_order=in_order,
                     )
                 changed = 0
@@ -588,6 +596,11 @@ class _Duplicate(Exception):
     def __init__(self, first_batch_id: str) -> None:
         super().__init__(first_batch_id)
         self.first_batch_id = first_batch_id
+
+
+def _chunk_rows(request: RequestFile, rows: int) -> int:
+    """``rows``, or fewer for a file of wide rows: at most ``CHUNK_BYTES`` of it a chunk."""
+    return max(1, min(rows, CHUNK_BYTES // request.row_bytes))
 
 
 def _glob(text: str) -> str:

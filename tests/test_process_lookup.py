@@ -287,6 +287,37 @@ def test_a_lookups_chunks_grow_with_the_store(
     assert rows_so_far == ([4, 8, 10] if most == 4 else [8, 10]), "9 links"
 
 
+NEW_LINK = f"{INSZ_2001},NL,PASSPORT,NP1111111,,\n"  # 36 bytes
+
+
+@pytest.mark.parametrize(
+    ("operation", "request_text", "chunks"),
+    [
+        ("lookup-key", "country,foreign_key\n" + f"NL,{BSN_A}\n" * 9, [7, 9]),  # 13 bytes
+        ("lookup-key", "country,foreign_key\n" + f"NL,NL/BE/{'A' * 45}\n" * 2, [1, 2]),
+        ("create", LINKS.splitlines(keepends=True)[0] + NEW_LINK * 5, [2, 4, 5]),
+    ],
+    ids=["short keys", "a long key", "a load"],
+)
+def test_wide_rows_make_chunks_of_fewer_rows(
+    loaded, drop, run, monkeypatch, operation, request_text, chunks
+):
+    """At most ``CHUNK_BYTES`` of the request a chunk (an eIDAS identifier may have 256
+    characters): memory follows the chunk's bytes, not only its rows."""
+    from pipeline import processor
+
+    monkeypatch.setattr(processor, "CHUNK_BYTES", 100)
+    rows_so_far: list[int] = []
+
+    def progress(batch_id, file_name, size, rows):
+        rows_so_far.append(rows)
+
+    drop("KSZ", operation, "wide.csv", request_text)
+    [report] = run(progress=progress)
+    assert report.status == "ACCEPTED"
+    assert rows_so_far == chunks
+
+
 @pytest.mark.parametrize(
     ("module", "owner", "name", "error"),
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import gzip
 import io
@@ -79,10 +80,39 @@ def refusal(path: Path, operation: Operation = LOOKUP) -> FileRejected:
 def test_semicolon_with_bom(tmp_path: Path) -> None:
     path = write(tmp_path, "a.csv", "\ufeffinsz;ref\n01020300269;r1\n90010100123;r2\n")
     request = open_request(path, operation=LOOKUP)
-    assert request == RequestFile(path=path, format="csv", delimiter=";", columns=("insz", "ref"))
+    assert request == RequestFile(
+        path=path, format="csv", delimiter=";", columns=("insz", "ref"), row_bytes=15
+    )  # a data line of 15 bytes
     assert_frame_equal(
         read(path), expected({"insz": ["01020300269", "90010100123"], "ref": ["r1", "r2"]})
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "row_bytes"),
+    [
+        ("insz,ref\n01020300269,r1\r\n90010100123,r22\r\n", 16),  # lines of 16 and 17 bytes
+        ("insz\n" + "01020300269\n" * 20_000, 12),  # beyond the 64 KiB read for the header
+        ("insz,ref\n90010100123," + "x" * 70_000, 64 * 1024 - 9),  # as far as it was read
+        ("insz,ref\n", 1),  # a header alone
+    ],
+    ids=["CRLF", "many lines", "one long line", "no rows"],
+)
+def test_a_csv_rows_width_is_read_from_its_first_lines(
+    tmp_path: Path, content: str, row_bytes: int
+) -> None:
+    """What a row takes, about (the processor cuts wide rows into fewer rows a chunk)."""
+    request = open_request(write(tmp_path, "a.csv", content), operation=LOOKUP)
+    assert request.row_bytes == row_bytes
+
+
+def test_a_parquet_rows_width_is_read_from_its_footer(tmp_path: Path) -> None:
+    """Unpacked, as the footer gives it: values that repeat count as their dictionary codes."""
+    rows = range(1000)
+    narrow = write_parquet(tmp_path, "a.parquet", pa.table({"insz": [f"{n:011d}" for n in rows]}))
+    wide = write_parquet(tmp_path, "b.parquet", pa.table({"insz": [f"{n:0200d}" for n in rows]}))
+    assert 11 <= open_request(narrow, operation=LOOKUP).row_bytes < 20
+    assert 200 <= open_request(wide, operation=LOOKUP).row_bytes < 220
 
 
 def test_comma_without_bom(tmp_path: Path) -> None:
@@ -411,7 +441,7 @@ def test_parquet_with_strings(tmp_path: Path) -> None:
     expect_request = RequestFile(
         path=path, format="parquet", delimiter=None, columns=("insz", "ref", "country", "key_type")
     )
-    assert request == expect_request
+    assert dataclasses.replace(request, row_bytes=1) == expect_request
     expect = expected({"insz": ["01020300269", None], "country": ["NL", "NL"], "ref": [" a ", "b"]})
     assert_frame_equal(read(path), expect)
 

@@ -28,6 +28,7 @@ CSV goes through pyarrow's streaming reader (1 MiB blocks, every column typed st
 is inferred) behind a stream that checks the text first: each block becomes a polars frame, and
 frames are cut to ``chunk_rows``. Parquet is read by polars, ``chunk_rows`` at a time. Rows never
 pass through Python, and memory depends on ``chunk_rows``, not on the size of the file.
+``RequestFile.row_bytes`` tells the caller how wide a row is, to choose ``chunk_rows``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class RequestFile:
     format: str  # receipt value: "csv", "csv.gz" or "parquet"
     delimiter: str | None  # "," or ";" for CSV (None for Parquet): the result file reuses it
     columns: tuple[str, ...]  # the file's column names, trimmed and lower-cased, in file order
+    row_bytes: int = 1  # about how many bytes a data row takes in the file, unpacked
 
 
 def open_request(path: Path, *, operation: Operation) -> RequestFile:
@@ -66,12 +68,24 @@ def open_request(path: Path, *, operation: Operation) -> RequestFile:
         columns = normalise_names(schema.names)
         check_columns(columns, operation=operation)
         parquet_file.check_types(schema, columns=columns)
-        return RequestFile(path=path, format=file_format, delimiter=None, columns=columns)
+        return RequestFile(
+            path=path,
+            format=file_format,
+            delimiter=None,
+            columns=columns,
+            row_bytes=parquet_file.row_bytes(path),
+        )
     with csv_file.open_text(path, compressed=file_format == "csv.gz") as stream:
         header = csv_file.read_header(stream)
     columns = normalise_names(header.names)
     check_columns(columns, operation=operation)
-    return RequestFile(path=path, format=file_format, delimiter=header.delimiter, columns=columns)
+    return RequestFile(
+        path=path,
+        format=file_format,
+        delimiter=header.delimiter,
+        columns=columns,
+        row_bytes=header.row_bytes,
+    )
 
 
 def iter_chunks(

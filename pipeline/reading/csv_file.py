@@ -48,6 +48,13 @@ class CsvHeader:
     data_offset: int
     data_line: int  # the line number of the first data line, the header being line 1 or later
 
+    @property
+    def row_bytes(self) -> int:
+        """The bytes of a data line, on average over those in ``prefix`` (a line that does not
+        end there counts whole): what a row of the file takes, about."""
+        data = self.prefix[self.data_offset :]
+        return max(1, len(data) // max(1, _line_ends(data)))
+
 
 def open_text(path: Path, *, compressed: bool) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if compressed else path.open("rb")

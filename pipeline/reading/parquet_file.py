@@ -21,6 +21,16 @@ def read_schema(path: Path) -> pa.Schema:
         return parquet.schema_arrow
 
 
+def row_bytes(path: Path) -> int:
+    """The bytes of a row, unpacked (uncompressed, all columns), on average over the file."""
+    with _open(path) as parquet:
+        metadata = parquet.metadata
+        unpacked = sum(
+            metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)
+        )
+        return max(1, unpacked // max(1, metadata.num_rows))
+
+
 def check_types(schema: pa.Schema, *, columns: tuple[str, ...]) -> None:
     """Refuses a column that is not text (or, for a date column, not a date or timestamp)."""
     for name, field in zip(columns, schema, strict=True):
