@@ -28,7 +28,12 @@ from pipeline.operations.answer import (
     result_columns,
     stage_rows,
 )
-from pipeline.operations.lookups import LOOKUPS, answers_of, found_links
+from pipeline.operations.lookups import (
+    LOOKUPS,
+    MOST_FOUND_PER_ROW,
+    answers_of,
+    found_by_piece,
+)
 from pipeline.reading import RequestFile, iter_chunks, open_request
 from pipeline.receipts import Receipt
 from pipeline.results import (
@@ -312,18 +317,20 @@ class Processor:
                 answered.rows += chunk.height
                 with stages.timing("validate"):
                     staged = validate_chunk(chunk, operation=operation, rules=self.rules)
-                with stages.timing("join"):
-                    links = found_links(
-                        self.connection,
-                        staged,
-                        operation=operation,
-                        today=self.rules.reference_date,
-                    )
                 del chunk  # freed while the chunk before is still written: peak memory
-                with stages.timing("output wait"):
-                    wait_for_all(written)
-                written = [output.submit(answer_and_write, staged, links)]
-                del staged, links  # the thread holds them until they are written: peak memory
+                found = found_by_piece(
+                    self.connection,
+                    staged,
+                    operation=operation,
+                    today=self.rules.reference_date,
+                    most=MOST_FOUND_PER_ROW * chunk_rows,
+                )
+                del staged  # each piece is held until it is written, and no longer
+                for piece, links in stages.timed("join", found):
+                    with stages.timing("output wait"):
+                        wait_for_all(written)
+                    written = [output.submit(answer_and_write, piece, links)]
+                    del piece, links
                 if self.progress is not None:
                     self.progress(claimed.batch_id, claimed.file_name, facts.size, answered.rows)
             with stages.timing("output wait"):

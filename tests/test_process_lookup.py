@@ -291,6 +291,46 @@ NEW_LINK = f"{INSZ_2001},NL,PASSPORT,NP1111111,,\n"  # 36 bytes
 
 
 @pytest.mark.parametrize(
+    ("chunk_rows", "links_per_row", "calls"),
+    [
+        (10, 1, [5, 4, 1]),  # 7 answers, 5 at most: counted, then cut before the 5th row
+        (2, 1000, [1, 1, 1, 1, 1, 1, 1]),  # a row of 2 answers, 1 at most: its links whole
+    ],
+    ids=["a chunk in pieces", "one row, whole"],
+)
+def test_a_chunk_that_finds_too_many_links_is_answered_in_pieces(
+    loaded, drop, run, monkeypatch, chunk_rows, links_per_row, calls
+):
+    """At most ``MOST_FOUND_PER_ROW`` links a chunk row are found at once: a chunk that asks
+    often for people with many links is cut where its answers pass that, so that memory follows
+    its answers too. The result is the one of a single join."""
+    from pipeline import processor
+    from pipeline.contract import Operation
+    from pipeline.operations import lookups
+
+    drop("RVA", "lookup-insz", "whole.csv", MANY)
+    run()
+    monkeypatch.setattr(processor, "CHUNK_ROWS", chunk_rows)  # chunks of half as many rows
+    monkeypatch.setitem(processor.LOOKUP_CHUNKS, Operation.LOOKUP_INSZ, (links_per_row, 1))
+    monkeypatch.setattr(processor, "MOST_FOUND_PER_ROW", 1)
+    original = lookups.found_links
+    joined: list[int] = []
+
+    def counted(connection, rows, **options):
+        joined.append(rows.height)
+        return original(connection, rows, **options)
+
+    monkeypatch.setattr(lookups, "found_links", counted)
+    drop("RVA", "lookup-insz", "pieces.csv", MANY.replace(",a\n", ",a \n"))  # other content
+    run()
+    assert joined == calls
+    whole = result_csv(loaded, "RVA", "lookup-insz", "whole")
+    pieces = result_csv(loaded, "RVA", "lookup-insz", "pieces")
+    assert pieces.drop("ref").equals(whole.drop("ref"))
+    assert pieces["row"].to_list() == ["1", "2", "2", "3", "4", "5", "5"]
+
+
+@pytest.mark.parametrize(
     ("operation", "request_text", "chunks"),
     [
         ("lookup-key", "country,foreign_key\n" + f"NL,{BSN_A}\n" * 9, [7, 9]),  # 13 bytes
@@ -321,7 +361,7 @@ def test_wide_rows_make_chunks_of_fewer_rows(
 @pytest.mark.parametrize(
     ("module", "owner", "name", "error"),
     [
-        ("processor", None, "found_links", RuntimeError("the disk went away")),
+        ("operations.lookups", None, "found_links", RuntimeError("the disk went away")),
         ("results", "_CsvWriter", "write", OSError("no space left on device")),
         ("results", "ConsultationWriter", "write", OSError("no space left on device")),
     ],
