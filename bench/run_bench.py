@@ -36,6 +36,17 @@ STEPS = ("create", "lookup-insz", "lookup-key")
 SMALL_ROWS = 1_000
 SMALL_STEPS = ("create", "update", "delete", "lookup-insz", "lookup-key")
 SMALL = "small "  # the prefix of their step names
+# With --stress, files shaped to test memory rather than speed, after the small drops (no
+# floor): a key lookup of eIDAS identifiers of 200 characters with 36-character refs (one may
+# have 256), and an INSZ lookup asking over and over for one person with many links, whom a
+# `stress create` first gives passports of STRESS_COUNTRIES.
+STRESS = "stress "
+STRESS_STEPS = ("create", "lookup-insz", "lookup-key")
+STRESS_KEY_CHARS = 200
+STRESS_ASKED_ROWS = 100_000  # at most: each row of that INSZ lookup has 30-odd answers
+STRESS_COUNTRIES = ("AT", "BG", "CY", "CZ", "DK", "EE", "FI", "GR", "HR", "HU", "IE", "IS", "IT",
+                    "LI", "LT", "LU", "LV", "MT", "NO", "PT", "RO", "SE", "SI", "SK", "CH", "US",
+                    "CA", "AU", "JP", "BR")  # fmt: skip
 INSTITUTION = "KSZ"
 # (country, key type, format rule, share of the links); the rest are GB passports (DEFAULT).
 # DE-IDNR is left out: its generator is too slow for millions; FR-NIR (~150 us a key) is kept small.
@@ -110,8 +121,9 @@ class Report:
 # ---------------------------------------------------------------- synthetic data
 
 
-def generate_inputs(folder: Path, *, links: int, requests: int) -> Inputs:
-    """Links (2 % invalid INSZ), lookup-insz and lookup-key requests, as CSV and Parquet."""
+def generate_inputs(folder: Path, *, links: int, requests: int, stress: bool = False) -> Inputs:
+    """Links (2 % invalid INSZ), lookup-insz and lookup-key requests, as CSV and Parquet; with
+    ``stress``, the ``STRESS_STEPS`` files too."""
     today = dt.date.today()
     passports = links - sum(int(links * share) for *_, share in KEY_MIX)
     people_count = links - passports
@@ -168,8 +180,12 @@ def generate_inputs(folder: Path, *, links: int, requests: int) -> Inputs:
         "lookup-insz": _with_ref(lookup_insz),
         "lookup-key": _with_ref(lookup_key),
     }
-    small_frames, small_expected = _small_drops(valid)
+    small_frames, expected_later = _small_drops(valid)
     frames |= small_frames
+    if stress:
+        stress_frames, stress_expected = _stress_drops(valid, requests=requests)
+        frames |= stress_frames
+        expected_later |= stress_expected
     files: dict[str, dict[str, Path]] = {fmt: {} for fmt in FORMATS}
     for step, data in frames.items():
         for fmt in FORMATS:
@@ -191,7 +207,7 @@ def generate_inputs(folder: Path, *, links: int, requests: int) -> Inputs:
             "NOT_FOUND": unknown_keys,
             "REJECTED": invalid_keys,
         },
-    } | small_expected
+    } | expected_later
     return Inputs(links=links, requests=requests, files=files, expected=expected)
 
 
@@ -218,6 +234,43 @@ def _small_drops(valid: pl.DataFrame) -> tuple[dict[str, pl.DataFrame], dict[str
     status = {"create": "CREATED", "update": "UPDATED", "delete": "DELETED"}
     expected = {f"{SMALL}{step}": {status.get(step, "FOUND"): rows} for step in frames}
     return {f"{SMALL}{step}": frame for step, frame in frames.items()}, expected
+
+
+def _stress_drops(
+    valid: pl.DataFrame, *, requests: int
+) -> tuple[dict[str, pl.DataFrame], dict[str, dict[str, int]]]:
+    """The ``STRESS_STEPS`` files and the status counts they must get (see ``STRESS``)."""
+    person = valid["insz"][0]
+    countries = pl.Series("country", STRESS_COUNTRIES)
+    passports = pl.DataFrame({"country": countries}).select(
+        pl.lit(person).alias("insz"),
+        "country",
+        pl.lit("PASSPORT").alias("key_type"),
+        pl.format("S{}", pl.int_range(pl.len()).cast(pl.String).str.zfill(7)).alias("foreign_key"),
+        pl.lit("2020-01-01").alias("valid_from"),
+        pl.lit(None, pl.String).alias("valid_to"),
+    )
+    asked = min(requests, STRESS_ASKED_ROWS)
+    digits = pl.concat_str(pl.int_range(requests).hash(seed) for seed in range(12))
+    wide = pl.DataFrame({"n": pl.int_range(requests, eager=True)}).select(
+        pl.lit("NL").alias("country"),
+        pl.concat_str(pl.lit("NL/BE/"), digits).str.slice(0, STRESS_KEY_CHARS).alias("foreign_key"),
+        pl.concat_str(pl.int_range(requests).hash(99), digits).str.slice(0, 36).alias("ref"),
+    )
+    frames = {
+        "create": passports,
+        "lookup-insz": _with_ref(pl.DataFrame({"insz": pl.repeat(person, asked, eager=True)})),
+        "lookup-key": wide,
+    }
+    expected = {
+        "create": {"CREATED": len(STRESS_COUNTRIES)},
+        "lookup-insz": {"FOUND": asked},
+        "lookup-key": {"NOT_FOUND": requests},
+    }
+    return (
+        {f"{STRESS}{step}": frame for step, frame in frames.items()},
+        {f"{STRESS}{step}": counts for step, counts in expected.items()},
+    )
 
 
 def _file_stem(step: str) -> str:
@@ -330,8 +383,10 @@ def measure_linkreg(inputs: Inputs, fmt: str, root: Path, *, repeat: int = 0) ->
     subprocess.run([linkreg, "init", "--root", str(root)], check=True, capture_output=True)
     (root / "linkreg.toml").write_text(CONFIG, encoding="utf-8")
     measurements = []
-    for step in (*STEPS, *(f"{SMALL}{operation}" for operation in SMALL_STEPS)):
-        operation = step.removeprefix(SMALL)
+    steps = [*STEPS, *(f"{SMALL}{operation}" for operation in SMALL_STEPS)]
+    steps += [f"{STRESS}{operation}" for operation in STRESS_STEPS]
+    for step in (step for step in steps if step in inputs.expected):
+        operation = step.removeprefix(SMALL).removeprefix(STRESS)
         source = inputs.files[fmt][step]
         inbox = root / "inbox" / INSTITUTION / operation
         inbox.mkdir(parents=True, exist_ok=True)
@@ -407,7 +462,14 @@ def _stages(log: Path) -> dict[str, float]:
 
 
 def bench_size(
-    *, links: int, requests: int, workdir: Path, console: Console, repeats: int = 1, keep: bool
+    *,
+    links: int,
+    requests: int,
+    workdir: Path,
+    console: Console,
+    repeats: int = 1,
+    keep: bool,
+    stress: bool = False,
 ) -> list[Measurement]:
     """Each repetition measures the floor, then linkreg, on the same files, in fresh folders:
     a floor and the linkreg run compared with it are a minute apart at most."""
@@ -415,7 +477,7 @@ def bench_size(
     shutil.rmtree(folder, ignore_errors=True)  # a kept folder of an earlier run
     folder.mkdir(parents=True)
     started = time.perf_counter()
-    inputs = generate_inputs(folder, links=links, requests=requests)
+    inputs = generate_inputs(folder, links=links, requests=requests, stress=stress)
     console.log(f"{links:,} links / {requests:,} requests generated in "
                 f"{time.perf_counter() - started:.1f} s")  # fmt: skip
     measurements = []
@@ -633,6 +695,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="default: a new temporary folder")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument(
+        "--stress",
+        action="store_true",
+        help="also files shaped to test memory: keys of 200 characters, one person asked for"
+        " over and over (no floor)",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -671,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
                 console=console,
                 repeats=arguments.repeat,
                 keep=arguments.keep,
+                stress=arguments.stress,
             )
             if not arguments.keep:
                 shutil.rmtree(workdir / f"links-{links}")
