@@ -40,7 +40,7 @@ _ARROW_BATCH = 1 << 22
 # The links a chunk's join may find at once, for each row of a full chunk: the usual chunk finds
 # 1-1.5 a row, and memory is sized for that. A chunk that asks many times for people with many
 # links is answered in pieces (``found_by_piece``): a file asking 300k times for one INSZ of 31
-# links (9.3M answer rows) peaked at 2.5 GB in whole chunks.
+# links (9.3M answer rows) peaked at 2.5 GB in whole chunks, and at 0.64 GB in pieces.
 MOST_FOUND_PER_ROW = 2
 # The staged columns the query reads, and those the answers echo.
 _MATCHED = (_POSITION, "reason", "insz_int", "country", "key_type", "foreign_key", "as_of_d",
