@@ -60,6 +60,8 @@ CHUNK_ROWS = 500_000
 # value of more than 12 bytes beside its 16-byte view. Key lookups against 20M links, in 1M-row
 # chunks, peaked at 1.5-1.7 GB with keys of about 10 characters, 1.84 GB with keys of 45 and
 # 2.7 GB with keys of 200 (and 36-character refs); at most 64 MiB a chunk, 1.57 and 1.31 GB.
+# The rows a chunk has come from the width of the file's first rows (``_chunk_rows``), and the
+# reader also cuts a chunk at that many bytes, should the rows widen further on.
 CHUNK_BYTES = 64 * 1024**2
 # A lookup's chunks are smaller while the store is small: the output of the last chunk is what
 # the batch waits for at its end (at 2M links, 250k-row chunks save 7 %). Each chunk's join
@@ -241,7 +243,11 @@ class Processor:
                 stage_rows(self.connection, staged)
 
         chunk_rows = _chunk_rows(request, CHUNK_ROWS)
-        chunks = read_ahead(iter_chunks(request, operation=operation, chunk_rows=chunk_rows))
+        chunks = read_ahead(
+            iter_chunks(
+                request, operation=operation, chunk_rows=chunk_rows, chunk_bytes=CHUNK_BYTES
+            )
+        )
         with (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage") as stager,
             closing(chunks),
@@ -280,7 +286,11 @@ class Processor:
         answered = _Answered(result_name=f"{facts.output_base}.result.{facts.file_format}")
         stages = facts.stages
         chunk_rows = _chunk_rows(request, self._lookup_chunk_rows(operation))
-        chunks = read_ahead(iter_chunks(request, operation=operation, chunk_rows=chunk_rows))
+        chunks = read_ahead(
+            iter_chunks(
+                request, operation=operation, chunk_rows=chunk_rows, chunk_bytes=CHUNK_BYTES
+            )
+        )
 
         def write_audit(answers: pl.DataFrame) -> None:
             with stages.timing("audit"):

@@ -115,6 +115,59 @@ def test_a_parquet_rows_width_is_read_from_its_footer(tmp_path: Path) -> None:
     assert 200 <= open_request(wide, operation=LOOKUP).row_bytes < 220
 
 
+@pytest.mark.parametrize(
+    ("groups", "rows", "most_bytes", "expected"),
+    [
+        ([(10, 100), (10, 100)], 8, None, [(0, 8), (8, 8), (16, 4)]),  # rows alone
+        (
+            [(10, 100), (10, 1000)],
+            100,
+            200,
+            [(0, 11), (11, 2), (13, 2), (15, 2), (17, 2), (19, 1)],
+        ),  # narrow, then wide
+        ([(4, 40), (0, 0), (4, 40)], 100, 1000, [(0, 8)]),  # an empty group
+        ([(3, 3000)], 100, 10, [(0, 1), (1, 1), (2, 1)]),  # wider than the budget: one row
+        ([], 5, 10, []),  # no rows
+    ],
+)
+def test_parquet_slices_follow_the_row_groups_widths(
+    groups: list[tuple[int, int]], rows: int, most_bytes: int | None, expected: list
+) -> None:
+    from pipeline.reading.parquet_file import slices
+
+    assert list(slices(groups, rows=rows, most_bytes=most_bytes)) == expected
+
+
+def test_a_parquet_file_whose_rows_widen_gets_shorter_chunks(tmp_path: Path) -> None:
+    narrow = [f"{n:011d}" for n in range(1000)]
+    wide = [f"{n:0500d}" for n in range(1000)]
+    path = write_parquet(tmp_path, "w.parquet", pa.table({"insz": narrow + wide}))
+    pq.write_table(pa.table({"insz": narrow + wide}), path, row_group_size=1000)
+    request = open_request(path, operation=LOOKUP)
+    chunks = list(iter_chunks(request, operation=LOOKUP, chunk_rows=1000, chunk_bytes=50_000))
+    heights = [chunk.height for chunk in chunks]
+    assert heights[0] == 1000 and max(heights[1:]) < 120 and sum(heights) == 2000
+    assert pl.concat(chunks)["insz"].to_list() == narrow + wide
+    assert pl.concat(chunks)["row"].to_list() == list(range(1, 2001))
+
+
+def test_a_csv_file_whose_rows_widen_after_its_first_lines_gets_shorter_chunks(
+    tmp_path: Path,
+) -> None:
+    """The width read from the first 64 KiB says little of rows further on: the chunks are
+    also cut at the bytes read (in blocks of 1 MiB)."""
+    narrow = [f"{n:011d}" for n in range(100_000)]  # 1.2 MB
+    wide = [f"{n:0500d}" for n in range(10_000)]  # 5 MB
+    path = write(tmp_path, "w.csv", "insz\n" + "".join(f"{v}\n" for v in narrow + wide))
+    request = open_request(path, operation=LOOKUP)
+    assert request.row_bytes == 12
+    chunks = list(iter_chunks(request, operation=LOOKUP, chunk_rows=50_000, chunk_bytes=2**20))
+    heights = [chunk.height for chunk in chunks]
+    assert heights[:2] == [50_000, 50_000] and max(heights[3:]) < 4_000
+    assert pl.concat(chunks)["insz"].to_list() == narrow + wide
+    assert list(iter_chunks(request, operation=LOOKUP, chunk_rows=50_000))[-1].height == 10_000
+
+
 def test_comma_without_bom(tmp_path: Path) -> None:
     path = write(tmp_path, "a.csv", "insz,country\n90010100123,NL\n")
     assert open_request(path, operation=LOOKUP).delimiter == ","

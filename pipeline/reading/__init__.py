@@ -89,17 +89,27 @@ def open_request(path: Path, *, operation: Operation) -> RequestFile:
 
 
 def iter_chunks(
-    request: RequestFile, *, operation: Operation, chunk_rows: int = 1_000_000
+    request: RequestFile,
+    *,
+    operation: Operation,
+    chunk_rows: int = 1_000_000,
+    chunk_bytes: int | None = None,
 ) -> Generator[pl.DataFrame]:
     """Chunks of at most ``chunk_rows`` rows: ``row`` (Int64, 1-based over the whole file), then
     every column of the operation, required first, all String (absent columns null).
+
+    ``chunk_bytes``: a chunk is cut sooner where the file's rows are wide, at about that many
+    bytes (of text read from a CSV file, unpacked from a Parquet file's row groups), so that a
+    file whose rows grow wider on the way keeps its chunks' size.
 
     May raise ``FileRejected`` part-way, for a fault found deep in the file.
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, not {chunk_rows}")
     if request.format == "parquet":
-        frames = parquet_file.iter_frames(request.path, columns=request.columns, rows=chunk_rows)
+        frames = parquet_file.iter_frames(
+            request.path, columns=request.columns, rows=chunk_rows, most_bytes=chunk_bytes
+        )
     else:
         batches = csv_file.iter_batches(
             request.path,
@@ -107,7 +117,7 @@ def iter_chunks(
             delimiter=request.delimiter or ",",
             columns=request.columns,
         )
-        frames = _rechunked(batches, rows=chunk_rows)
+        frames = _rechunked(batches, rows=chunk_rows, most_bytes=chunk_bytes)
     shape = expected_columns(operation)
     first_row = 1
     for frame in frames:
@@ -134,20 +144,26 @@ def input_format(path: Path) -> str:
     )
 
 
-def _rechunked(batches: Iterator[pa.RecordBatch], *, rows: int) -> Iterator[pl.DataFrame]:
-    """Frames of exactly ``rows`` rows (the last one fewer) from batches of any size.
+def _rechunked(
+    batches: Iterator[pa.RecordBatch], *, rows: int, most_bytes: int | None = None
+) -> Iterator[pl.DataFrame]:
+    """Frames of exactly ``rows`` rows (the last one fewer) from batches of any size, or, once
+    the batches held reach ``most_bytes``, of all the rows held.
 
     Each batch becomes a polars frame at once, so that its Arrow buffers are freed early: about
     half the peak memory of gathering Arrow batches into a table first.
     """
     held: list[pl.DataFrame] = []
-    count = 0
+    count = size = 0  # rows held, and their bytes as pyarrow read them
     for batch in batches:
         held.append(pl.DataFrame(batch))
         count += batch.num_rows
-        while count >= rows:
+        size += batch.nbytes
+        while count >= rows or (count and most_bytes is not None and size >= most_bytes):
+            taken = min(rows, count)
             gathered = pl.concat(held, rechunk=False)
-            yield gathered.slice(0, rows)
-            held, count = [gathered.slice(rows)], count - rows
+            yield gathered.slice(0, taken)
+            held, size = [gathered.slice(taken)], size * (count - taken) // count
+            count -= taken
     if count:
         yield pl.concat(held, rechunk=False)

@@ -44,16 +44,23 @@ def check_types(schema: pa.Schema, *, columns: tuple[str, ...]) -> None:
         )
 
 
-def iter_frames(path: Path, *, columns: tuple[str, ...], rows: int) -> Iterator[pl.DataFrame]:
-    """The rows as text frames of ``rows`` rows (the last one fewer) named ``columns``; date
-    columns become ``YYYY-MM-DD``.
+def iter_frames(
+    path: Path, *, columns: tuple[str, ...], rows: int, most_bytes: int | None = None
+) -> Iterator[pl.DataFrame]:
+    """The rows as text frames of ``rows`` rows (the last one fewer) named ``columns``, or
+    fewer where ``rows`` would unpack to more than ``most_bytes`` (``slices``); date columns
+    become ``YYYY-MM-DD``.
 
     Polars reads each slice straight into its own strings, on all cores, and decodes only the
     row groups (and pages) the slice covers: at 2M rows, a third of the time of pyarrow's
     batches turned into polars frames, at half the memory.
     """
     with _open(path) as parquet:
-        total = parquet.metadata.num_rows
+        metadata = parquet.metadata
+        groups = [
+            (metadata.row_group(i).num_rows, metadata.row_group(i).total_byte_size)
+            for i in range(metadata.num_row_groups)
+        ]
     scan = pl.scan_parquet(path, glob=False, hive_partitioning=False)
     try:
         kinds = scan.collect_schema().dtypes()
@@ -63,9 +70,9 @@ def iter_frames(path: Path, *, columns: tuple[str, ...], rows: int) -> Iterator[
         _as_text(pl.nth(index), kind).alias(name)
         for index, (name, kind) in enumerate(zip(columns, kinds, strict=True))
     ]
-    for first in range(0, total, rows):
+    for first, length in slices(groups, rows=rows, most_bytes=most_bytes):
         try:
-            frame = scan.slice(first, rows).select(texts).collect()
+            frame = scan.slice(first, length).select(texts).collect()
         except (pl.exceptions.PolarsError, OSError) as error:
             if "invalid utf-8" in str(error).lower():  # polars checks text as it decodes it
                 raise FileRejected(
@@ -77,6 +84,30 @@ def iter_frames(path: Path, *, columns: tuple[str, ...], rows: int) -> Iterator[
                 f"the Parquet data after row {first} is corrupt: write the file again",
             ) from error
         yield frame
+
+
+def slices(
+    groups: list[tuple[int, int]], *, rows: int, most_bytes: int | None
+) -> Iterator[tuple[int, int]]:
+    """(first row, rows) of each frame, over row groups of (rows, unpacked bytes): at most
+    ``rows`` rows, and at most about ``most_bytes`` bytes (a group's rows take its average
+    width), one row at least. A loop over the groups, not their rows."""
+    first = taken = 0
+    size = 0.0
+    for group_rows, group_bytes in groups:
+        width = group_bytes / group_rows if group_rows else 0.0
+        left = group_rows
+        while left:
+            room = rows - taken
+            if most_bytes is not None and width:
+                room = min(room, max(1, int((most_bytes - size) // width)))
+            step = min(left, room)
+            taken, size, left = taken + step, size + step * width, left - step
+            if taken == rows or (most_bytes is not None and size >= most_bytes):
+                yield first, taken
+                first, taken, size = first + taken, 0, 0.0
+    if taken:
+        yield first, taken
 
 
 def _open(path: Path) -> pq.ParquetFile:
