@@ -64,7 +64,7 @@ def open_request(path: Path, *, operation: Operation) -> RequestFile:
     if path.stat().st_size == 0:
         raise FileRejected(FileReason.EMPTY_FILE, "the file is empty (0 bytes)")
     if file_format == "parquet":
-        schema = parquet_file.read_schema(path)
+        schema, row_bytes = parquet_file.read_footer(path)
         columns = normalise_names(schema.names)
         check_columns(columns, operation=operation)
         parquet_file.check_types(schema, columns=columns)
@@ -73,7 +73,7 @@ def open_request(path: Path, *, operation: Operation) -> RequestFile:
             format=file_format,
             delimiter=None,
             columns=columns,
-            row_bytes=parquet_file.row_bytes(path),
+            row_bytes=row_bytes,
         )
     with csv_file.open_text(path, compressed=file_format == "csv.gz") as stream:
         header = csv_file.read_header(stream)

@@ -15,20 +15,14 @@ from pipeline.reading.header import normalise_names
 DATE_COLUMNS = frozenset({"valid_from", "valid_to", "as_of"})
 
 
-def read_schema(path: Path) -> pa.Schema:
-    """The schema from the file's footer; the rows are not read."""
+def read_footer(path: Path) -> tuple[pa.Schema, int]:
+    """The schema from the file's footer, and the bytes of a row, unpacked (uncompressed, all
+    columns), on average over the file; the rows are not read."""
     with _open(path) as parquet:
-        return parquet.schema_arrow
-
-
-def row_bytes(path: Path) -> int:
-    """The bytes of a row, unpacked (uncompressed, all columns), on average over the file."""
-    with _open(path) as parquet:
-        metadata = parquet.metadata
-        unpacked = sum(
-            metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)
-        )
-        return max(1, unpacked // max(1, metadata.num_rows))
+        groups = _groups(parquet.metadata)
+        rows = sum(group_rows for group_rows, _ in groups)
+        unpacked = sum(group_bytes for _, group_bytes in groups)
+        return parquet.schema_arrow, max(1, unpacked // max(1, rows))
 
 
 def check_types(schema: pa.Schema, *, columns: tuple[str, ...]) -> None:
@@ -56,11 +50,7 @@ def iter_frames(
     batches turned into polars frames, at half the memory.
     """
     with _open(path) as parquet:
-        metadata = parquet.metadata
-        groups = [
-            (metadata.row_group(i).num_rows, metadata.row_group(i).total_byte_size)
-            for i in range(metadata.num_row_groups)
-        ]
+        groups = _groups(parquet.metadata)
     scan = pl.scan_parquet(path, glob=False, hive_partitioning=False)
     try:
         kinds = scan.collect_schema().dtypes()
@@ -108,6 +98,14 @@ def slices(
                 first, taken, size = first + taken, 0, 0.0
     if taken:
         yield first, taken
+
+
+def _groups(metadata: pq.FileMetaData) -> list[tuple[int, int]]:
+    """(rows, unpacked bytes) of each row group."""
+    return [
+        (metadata.row_group(i).num_rows, metadata.row_group(i).total_byte_size)
+        for i in range(metadata.num_row_groups)
+    ]
 
 
 def _open(path: Path) -> pq.ParquetFile:
