@@ -241,14 +241,12 @@ def _stress_drops(
 ) -> tuple[dict[str, pl.DataFrame], dict[str, dict[str, int]]]:
     """The ``STRESS_STEPS`` files and the status counts they must get (see ``STRESS``)."""
     person = valid["insz"][0]
-    countries = pl.Series("country", STRESS_COUNTRIES)
-    passports = pl.DataFrame({"country": countries}).select(
-        pl.lit(person).alias("insz"),
-        "country",
-        pl.lit("PASSPORT").alias("key_type"),
-        pl.format("S{}", pl.int_range(pl.len()).cast(pl.String).str.zfill(7)).alias("foreign_key"),
-        pl.lit("2020-01-01").alias("valid_from"),
-        pl.lit(None, pl.String).alias("valid_to"),
+    count = len(STRESS_COUNTRIES)
+    passports = _links_frame(
+        pl.repeat(person, count, eager=True),
+        pl.Series(STRESS_COUNTRIES),
+        "PASSPORT",
+        "S" + pl.int_range(count, eager=True).cast(pl.String).str.zfill(7),
     )
     asked = min(requests, STRESS_ASKED_ROWS)
     digits = pl.concat_str(pl.int_range(requests).hash(seed) for seed in range(12))
@@ -263,7 +261,7 @@ def _stress_drops(
         "lookup-key": wide,
     }
     expected = {
-        "create": {"CREATED": len(STRESS_COUNTRIES)},
+        "create": {"CREATED": count},
         "lookup-insz": {"FOUND": asked},
         "lookup-key": {"NOT_FOUND": requests},
     }
@@ -278,7 +276,9 @@ def _file_stem(step: str) -> str:
     return step.replace(" ", "-")
 
 
-def _links_frame(insz: pl.Series, country: str, key_type: str, keys: pl.Series) -> pl.DataFrame:
+def _links_frame(
+    insz: pl.Series, country: str | pl.Series, key_type: str, keys: pl.Series
+) -> pl.DataFrame:
     return pl.DataFrame({"insz": insz, "foreign_key": keys}).select(
         "insz",
         pl.lit(country).alias("country"),
