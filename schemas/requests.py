@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandera.polars as pa
 import polars as pl
@@ -57,6 +57,23 @@ READINGS: dict[str, Reading] = {
     "as_of": Reading("as_of_d", parse_date, pl.Date()),
     "recorded_at": Reading("recorded_at_ts", parse_timestamp, pl.Datetime("us", "UTC")),
 }
+
+
+def _check(*columns: str, reason: Reason) -> Callable[[Callable[..., pl.LazyFrame]], Any]:
+    """``pa.check`` of ``columns``, named after the row ``reason`` it gives.
+
+    The function is given that name too. Pandera takes a check's ``name`` out of the settings
+    that every model inheriting the check shares, the first time one of them builds its schema
+    (``BaseCheckInfo.to_check`` pops it), and names the check after its function in the next
+    ones: a model ``bind`` makes for another day or operation, or a sibling sharing a parent's
+    checks. Its failures then named no reason, and the file was refused whole.
+    """
+
+    def named(function: Callable[..., pl.LazyFrame]) -> Any:
+        function.__name__ = reason.value
+        return pa.check(*columns, name=reason.value)(function)
+
+    return named
 
 
 def _column(data: PolarsData) -> pl.Expr:
@@ -118,27 +135,27 @@ class LookupInszRequest(_Request):
     as_of: str = Field(nullable=True)
     recorded_at: str = Field(nullable=True)
 
-    @pa.check("insz", name=Reason.MISSING_VALUE.value)
+    @_check("insz", reason=Reason.MISSING_VALUE)
     def required(cls, data: PolarsData) -> pl.LazyFrame:
         return _present(data)
 
-    @pa.check("insz", name=Reason.INVALID_INSZ.value)
+    @_check("insz", reason=Reason.INVALID_INSZ)
     def insz_valid(cls, data: PolarsData) -> pl.LazyFrame:
         return cls._insz_ok(data)
 
-    @pa.check("country", name=Reason.INVALID_COUNTRY.value)
+    @_check("country", reason=Reason.INVALID_COUNTRY)
     def country_valid(cls, data: PolarsData) -> pl.LazyFrame:
         return _country_ok(data)
 
-    @pa.check("key_type", name=Reason.UNKNOWN_KEY_TYPE.value)
+    @_check("key_type", reason=Reason.UNKNOWN_KEY_TYPE)
     def key_type_known(cls, data: PolarsData) -> pl.LazyFrame:
         return cls._key_type_ok(data)
 
-    @pa.check("as_of", name=Reason.INVALID_DATE.value)
+    @_check("as_of", reason=Reason.INVALID_DATE)
     def as_of_date(cls, data: PolarsData) -> pl.LazyFrame:
         return _date_ok(data)
 
-    @pa.check("recorded_at", name=Reason.INVALID_DATE.value)
+    @_check("recorded_at", reason=Reason.INVALID_DATE)
     def recorded_at_timestamp(cls, data: PolarsData) -> pl.LazyFrame:
         return _date_ok(data)
 
@@ -152,27 +169,27 @@ class LookupKeyRequest(_Request):
     as_of: str = Field(nullable=True)
     recorded_at: str = Field(nullable=True)
 
-    @pa.check("country", "foreign_key", name=Reason.MISSING_VALUE.value)
+    @_check("country", "foreign_key", reason=Reason.MISSING_VALUE)
     def required(cls, data: PolarsData) -> pl.LazyFrame:
         return _present(data)
 
-    @pa.check("country", name=Reason.INVALID_COUNTRY.value)
+    @_check("country", reason=Reason.INVALID_COUNTRY)
     def country_valid(cls, data: PolarsData) -> pl.LazyFrame:
         return _country_ok(data)
 
-    @pa.check("key_type", name=Reason.UNKNOWN_KEY_TYPE.value)
+    @_check("key_type", reason=Reason.UNKNOWN_KEY_TYPE)
     def key_type_known(cls, data: PolarsData) -> pl.LazyFrame:
         return cls._key_type_ok(data)
 
-    @pa.check("foreign_key", name=Reason.INVALID_KEY_FORMAT.value)
+    @_check("foreign_key", reason=Reason.INVALID_KEY_FORMAT)
     def key_format(cls, data: PolarsData) -> pl.LazyFrame:
         return _key_format_ok(data)
 
-    @pa.check("as_of", name=Reason.INVALID_DATE.value)
+    @_check("as_of", reason=Reason.INVALID_DATE)
     def as_of_date(cls, data: PolarsData) -> pl.LazyFrame:
         return _date_ok(data)
 
-    @pa.check("recorded_at", name=Reason.INVALID_DATE.value)
+    @_check("recorded_at", reason=Reason.INVALID_DATE)
     def recorded_at_timestamp(cls, data: PolarsData) -> pl.LazyFrame:
         return _date_ok(data)
 
@@ -185,19 +202,19 @@ class _LinkRequest(_Request):
     key_type: str = Field(nullable=True)
     foreign_key: str = Field(nullable=True)
 
-    @pa.check("insz", name=Reason.INVALID_INSZ.value)
+    @_check("insz", reason=Reason.INVALID_INSZ)
     def insz_valid(cls, data: PolarsData) -> pl.LazyFrame:
         return cls._insz_ok(data)
 
-    @pa.check("country", name=Reason.INVALID_COUNTRY.value)
+    @_check("country", reason=Reason.INVALID_COUNTRY)
     def country_valid(cls, data: PolarsData) -> pl.LazyFrame:
         return _country_ok(data)
 
-    @pa.check("key_type", name=Reason.UNKNOWN_KEY_TYPE.value)
+    @_check("key_type", reason=Reason.UNKNOWN_KEY_TYPE)
     def key_type_known(cls, data: PolarsData) -> pl.LazyFrame:
         return cls._key_type_ok(data)
 
-    @pa.check("foreign_key", name=Reason.INVALID_KEY_FORMAT.value)
+    @_check("foreign_key", reason=Reason.INVALID_KEY_FORMAT)
     def key_format(cls, data: PolarsData) -> pl.LazyFrame:
         return _key_format_ok(data)
 
@@ -208,15 +225,15 @@ class LinkPeriodRequest(_LinkRequest):
     valid_from: str = Field(nullable=True)
     valid_to: str = Field(nullable=True)
 
-    @pa.check("insz", "country", "key_type", "foreign_key", name=Reason.MISSING_VALUE.value)
+    @_check("insz", "country", "key_type", "foreign_key", reason=Reason.MISSING_VALUE)
     def required(cls, data: PolarsData) -> pl.LazyFrame:
         return _present(data)
 
-    @pa.check("valid_from", "valid_to", name=Reason.INVALID_DATE.value)
+    @_check("valid_from", "valid_to", reason=Reason.INVALID_DATE)
     def dates(cls, data: PolarsData) -> pl.LazyFrame:
         return _date_ok(data)
 
-    @pa.check("valid_to", name=Reason.INVALID_PERIOD.value)
+    @_check("valid_to", reason=Reason.INVALID_PERIOD)
     def period(cls, data: PolarsData) -> pl.LazyFrame:
         return _period_ok(data)
 
@@ -226,14 +243,8 @@ class LinkReasonRequest(_LinkRequest):
 
     change_reason: str = Field(nullable=True)
 
-    @pa.check(
-        "insz",
-        "country",
-        "key_type",
-        "foreign_key",
-        "change_reason",
-        name=Reason.MISSING_VALUE.value,
-    )
+    @_check("insz", "country", "key_type", "foreign_key", "change_reason",
+            reason=Reason.MISSING_VALUE)  # fmt: skip
     def required(cls, data: PolarsData) -> pl.LazyFrame:
         return _present(data)
 

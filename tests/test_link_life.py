@@ -66,6 +66,52 @@ def test_update_sets_the_period_and_keeps_the_previous_version(
     assert versions == [(1, None, False, "CREATE"), (2, dt.date(2024, 12, 31), True, "UPDATE")]
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(("KSZ", "create"), ("KSZ", "update")), (("KSZ", "update"), ("RVA", "create"))],
+    ids=["create, then update", "update, then create"],
+)
+def test_a_create_and_an_update_in_one_pass_both_answer_their_rows(root, drop, run, first, second):
+    """A pass answers files of any operations in turn, on one connection: each file's model
+    names its reasons, whichever was validated first, and each file's answer replaces the one
+    before, a view or a table (the second file was refused whole, as UNREADABLE_FILE)."""
+    drop(*first, "first.csv", LINK + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2020-01-01,\n")
+    drop(*second, "second.csv",
+         LINK + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2021-01-01,\n"
+         f"{INSZ_1990},XX,TAX_NUMBER,{BSN_A},2021-01-01,\n")  # fmt: skip
+    run()
+
+    for (institution, operation), name in ((first, "first"), (second, "second")):
+        assert receipt(root, institution, operation, name)["status"] == "ACCEPTED"
+    result = result_csv(root, *second, "second")
+    assert result.select("reason").to_series().to_list() == [None, "INVALID_COUNTRY"]
+
+
+def test_one_pass_answers_a_file_of_every_operation_in_turn(linked, drop, run):
+    """Files of every operation, each with a bad row, in one pass on one connection: what one
+    file leaves behind (its models, its temporary tables and views) does not spoil the next."""
+    bad = f"{INSZ_1990},XX,TAX_NUMBER,{BSN_A}"
+    with_reason = LINK.replace("valid_from,valid_to", "reason")
+    files = {
+        "create": LINK + f"{INSZ_2001},NL,TAX_NUMBER,{BSN_B},2020-01-01,\n{bad},2020-01-01,\n",
+        "delete": with_reason + f"{INSZ_BIS},FR,PASSPORT,P1234567,gone\n{bad},x\n",
+        "lookup-insz": f"insz\n{INSZ_1990}\n90010100124\n",
+        "lookup-key": f"country,foreign_key\nNL,{BSN_A}\nXX,{BSN_A}\n",
+        "report": with_reason + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},odd\n{bad},x\n",
+        "update": LINK + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2020-01-01,2030-12-31\n{bad},,\n",
+    }
+    for operation, content in files.items():
+        drop("KSZ", operation, "mixed.csv", content)
+    drop("KSZ", "formats", "mixed.csv", "country\nNL\n")
+    run()
+
+    for operation in (*files, "formats"):
+        assert receipt(linked, "KSZ", operation, "mixed")["status"] == "ACCEPTED", operation
+    for operation in files:
+        statuses = result_csv(linked, "KSZ", operation, "mixed")["status"].to_list()
+        assert statuses[0] != "REJECTED" and statuses[-1] == "REJECTED", (operation, statuses)
+
+
 def test_a_link_named_twice_is_changed_once(linked, drop, run):
     """The later row is a duplicate; every row echoes its INSZ as 11 digits, leading zero kept."""
     drop(

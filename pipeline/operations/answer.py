@@ -63,6 +63,7 @@ def answer_request(
     """Builds ``answer`` from the staged ``request`` table; says whether it reads ``request``
     alone, one row per request row, and so comes in request order (a ``create`` in which no row
     was contested): ``write_result`` then copies it as it comes."""
+    _drop_answer(connection)
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE exclusive_key_types AS"
         " SELECT unnest(CAST($types AS VARCHAR[])) AS key_type",
@@ -75,6 +76,16 @@ def answer_request(
     else:
         _ANSWERS[operation](connection)
     return False
+
+
+def _drop_answer(connection: duckdb.DuckDBPyConnection) -> None:
+    """The ``answer`` of the file before goes: a view after a ``create``, a table after the
+    others, and DuckDB replaces neither with the other (the second file of a pass or of a
+    watch that mixed them was refused whole)."""
+    [(view,)] = connection.execute(
+        "SELECT EXISTS (FROM duckdb_views() WHERE temporary AND view_name = 'answer')"
+    ).fetchall()
+    connection.execute(f"DROP {'VIEW' if view else 'TABLE'} IF EXISTS answer")
 
 
 def apply_changes(
