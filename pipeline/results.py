@@ -208,9 +208,17 @@ class AnswerCounts:
         """Counts the request rows that start in ``answers`` (sorted by ``row``)."""
         if answers.height == 0:
             return
-        previous = pl.col("row").shift(1, fill_value=self._last_row)
-        firsts = answers.filter(pl.col("row").ne_missing(previous) & pl.col("row").is_not_null())
-        self.add_groups(firsts.group_by("status", "reason").len().iter_rows())
+        row = pl.col("row")
+        first = row.ne_missing(row.shift(1, fill_value=self._last_row)) & row.is_not_null()
+        groups = (
+            answers.lazy()
+            .select("row", "status", "reason")  # filtering all the columns copied them
+            .filter(first)
+            .group_by("status", "reason")
+            .len()
+            .collect()
+        )
+        self.add_groups(groups.iter_rows())
         self._last_row = answers["row"][-1]
 
     def add_groups(self, groups: Iterable[tuple[str, str | None, int]]) -> None:

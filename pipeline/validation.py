@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import cast
 
 import pandera.polars as pa
@@ -181,8 +182,13 @@ def _blank_to_null(text: pl.Expr) -> pl.Expr:
 
 def _failures(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> pl.DataFrame:
     """(index, reason, column) of every failed check; empty when the chunk is clean."""
+    empty = frozenset(
+        name
+        for name in model.to_schema().columns
+        if name in frame.columns and frame[name].null_count() == frame.height
+    )
     try:
-        model.validate(frame, lazy=True)
+        _checks_that_can_fail(model, empty).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases
         known = [reason.value for reason in REASON_ORDER]
@@ -198,6 +204,34 @@ def _failures(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> pl.DataFra
             pl.col("column"),
         )
     return pl.DataFrame(schema={"index": pl.Int64, "reason": pl.String, "column": pl.String})
+
+
+@lru_cache(maxsize=64)
+def _checks_that_can_fail(
+    model: type[pa.DataFrameModel], empty: frozenset[str]
+) -> pa.DataFrameSchema:
+    """The model's schema without the checks of the ``empty`` columns (null on every row of
+    the chunk) but ``MISSING_VALUE``: a null passes every other check (``schemas.requests``).
+
+    Pandera costs a few milliseconds a check, however few the rows: a 250k-row chunk of
+    ``lookup-insz`` whose four filters are absent took 16 ms to check, and takes 11 ms without
+    their checks; 100 rows, 9 ms and 5 ms.
+    """
+    schema = model.to_schema()
+    if not empty:
+        return schema
+    return schema.update_columns(
+        {
+            name: {
+                "checks": [
+                    check
+                    for check in schema.columns[name].checks
+                    if check.name == Reason.MISSING_VALUE.value
+                ]
+            }
+            for name in empty
+        }
+    )
 
 
 def _staged(frame: pl.DataFrame, failures: pl.DataFrame, *, catalogue: Catalogue) -> pl.DataFrame:

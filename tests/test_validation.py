@@ -1,22 +1,24 @@
 """``pipeline.validation``: its shortcuts (codes and dates normalised once per distinct value,
-INSZ that arrive as 11 digits left alone, empty columns skipped) change no answer."""
+INSZ that arrive as 11 digits left alone, empty columns skipped, and their checks) change no
+answer."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 
+import pandera.polars as pa
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.contract import Operation
-from pipeline.validation import STAGED_SCHEMA, Rules, normalise, validate_chunk
+from pipeline.validation import STAGED_SCHEMA, Rules, _failures, normalise, validate_chunk
 from schemas.countries import load_country_aliases, normalise_country
 from schemas.dates import parse_date, parse_timestamp
 from schemas.formats import load_catalogue
 from schemas.insz import insz_number, normalise_insz
-from schemas.requests import MODELS
+from schemas.requests import MODELS, bind
 from tests.conftest import INSZ_1990, INSZ_2001
 
 RULES = Rules(
@@ -68,6 +70,44 @@ def test_normalise_agrees_with_the_expressions_row_by_row(rows: list[tuple[str |
     for chunk in (few, pl.concat([few] * 40)):
         expected = one_by_one(chunk)
         assert normalise(chunk, rules=RULES).select(expected.columns).equals(expected)
+
+
+def every_failure(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> list[tuple]:
+    """(row, reason, column) of every failed check of the whole model, sorted."""
+    try:
+        model.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        return sorted(errors.failure_cases.select("index", "check", "column").rows())
+    return []
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    operation=st.sampled_from(list(MODELS)),
+    rows=st.lists(st.tuples(*map(st.sampled_from, SAMPLES.values())), min_size=1, max_size=20),
+    emptied=st.sets(st.sampled_from(list(SAMPLES))),
+)
+def test_the_checks_of_empty_columns_are_left_out_without_changing_a_failure(
+    operation: Operation, rows: list[tuple[str | None, ...]], emptied: set[str]
+):
+    chunk = pl.DataFrame(rows, schema=dict.fromkeys(SAMPLES, pl.String), orient="row")
+    chunk = chunk.with_columns(pl.lit(None, pl.String).alias(name) for name in emptied)
+    normalised = normalise(chunk, rules=RULES)
+    model = bind(
+        operation, reference_date=RULES.reference_date, key_types=RULES.catalogue.key_types
+    )
+
+    assert sorted(_failures(model, normalised).rows()) == every_failure(model, normalised)
+
+
+def test_an_empty_required_column_is_still_missing_on_every_row():
+    chunk = pl.DataFrame(
+        {"row": [1, 2], "insz": [None, None], "country": ["XX", None]},
+        schema={"row": pl.Int64, "insz": pl.String, "country": pl.String},
+    )
+    staged = validate_chunk(chunk, operation=Operation.LOOKUP_INSZ, rules=RULES)
+
+    assert staged["reason"].to_list() == ["MISSING_VALUE", "MISSING_VALUE"]
 
 
 def test_every_model_names_the_reasons_of_its_rows_whatever_was_bound_before():

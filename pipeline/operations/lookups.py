@@ -159,13 +159,14 @@ def answers_of(rows: pl.DataFrame, links: pa.Table, *, operation: Operation) -> 
     """The answer rows of a chunk (see ``lookup_answers``) from its validated rows and the
     links they found (``found_links``): sorted, then the request's columns gathered to them.
 
-    One integer key (position and link id both fit in 32 bits) sorts faster than two.
+    One integer key (position and link id both fit in 32 bits) sorts faster than two, and
+    its order on one thread, then a gather of the rows, faster than a sort of the frame on
+    all threads (0.10 s against 0.14 s for 380k links): the other threads are busy anyway.
     """
     found = pl.from_arrow(links, rechunk=True)
     assert isinstance(found, pl.DataFrame)
-    found = found.sort(
-        pl.col(_POSITION).cast(pl.Int64) * (1 << 32) + pl.col("link_id").fill_null(0)
-    )
+    key = pl.col(_POSITION).cast(pl.Int64) * (1 << 32) + pl.col("link_id").fill_null(0)
+    found = found[found.select(pl.arg_sort_by(key, multithreaded=False)).to_series()]
     found = found.with_columns(
         _as_text(found[name]) for name in ("link_valid_from", "link_valid_to")
     )
