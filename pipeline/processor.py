@@ -25,6 +25,7 @@ from pipeline.intake import Claimed, archive_input, quarantine_work_dir, read_cl
 from pipeline.operations.answer import (
     answer_request,
     apply_changes,
+    drop_work_tables,
     result_columns,
     stage_rows,
 )
@@ -146,6 +147,12 @@ class Processor:
         ``digest``: the file's ``file_digest``, computed in a thread since the file was claimed
         (``process_inbox``); without it, computed here.
         """
+        try:
+            return self._process(claimed, digest=digest)
+        finally:
+            self._drop_work_tables()
+
+    def _process(self, claimed: Claimed, *, digest: Future[tuple[str, int]] | None) -> FileReport:
         sha256, size = file_digest(claimed.input_path) if digest is None else result_of(digest)
         stem, extension = split_name(claimed.file_name)
         facts = _Facts(
@@ -184,6 +191,14 @@ class Processor:
         if claimed.operation in LOOKUPS:
             return self._commit_lookups(facts, answered)
         return self._commit_answer(facts, request, rows)
+
+    def _drop_work_tables(self) -> None:
+        """A staged file's temporary tables and views go with it (``drop_work_tables``). Should
+        the store fail here, the next file, or the error that stops the processor, says so."""
+        try:
+            drop_work_tables(self.connection)
+        except duckdb.Error as exc:
+            log.warning("the last file's temporary tables stay (%s)", type(exc).__name__)
 
     def _reject_unexpected(self, facts: _Facts, exc: Exception, *, stage: str) -> FileReport:
         """An error no check foresaw: the file is refused whole, the next one goes on.

@@ -63,7 +63,6 @@ def answer_request(
     """Builds ``answer`` from the staged ``request`` table; says whether it reads ``request``
     alone, one row per request row, and so comes in request order (a ``create`` in which no row
     was contested): ``write_result`` then copies it as it comes."""
-    _drop_answer(connection)
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE exclusive_key_types AS"
         " SELECT unnest(CAST($types AS VARCHAR[])) AS key_type",
@@ -78,14 +77,21 @@ def answer_request(
     return False
 
 
-def _drop_answer(connection: duckdb.DuckDBPyConnection) -> None:
-    """The ``answer`` of the file before goes: a view after a ``create``, a table after the
-    others, and DuckDB replaces neither with the other (the second file of a pass or of a
-    watch that mixed them was refused whole)."""
-    [(view,)] = connection.execute(
-        "SELECT EXISTS (FROM duckdb_views() WHERE temporary AND view_name = 'answer')"
+def drop_work_tables(connection: duckdb.DuckDBPyConnection) -> None:
+    """Drops the temporary tables and views of the last staged request: the request itself,
+    its answer and the tables between. They would hold memory until the next file (264 MB
+    after a 2M-row load; then the temporary folder), and a later file could not always take
+    their names: a ``create``'s answer is a view, the others' a table, and DuckDB replaces
+    neither with the other."""
+    made = connection.execute(
+        """
+        SELECT 'VIEW', view_name FROM duckdb_views() WHERE temporary AND NOT internal
+        UNION ALL
+        SELECT 'TABLE', table_name FROM duckdb_tables() WHERE temporary
+        """
     ).fetchall()
-    connection.execute(f"DROP {'VIEW' if view else 'TABLE'} IF EXISTS answer")
+    for kind, name in made:
+        connection.execute(f'DROP {kind} IF EXISTS temp.main."{name}"')
 
 
 def apply_changes(
