@@ -43,6 +43,7 @@ def build_demo(root: Path, *, links: int = 30_000, seed: int = 20261128) -> list
     sample = store_links.sample(200, seed=seed)
     _drop_lookups(sample, people, inbox / user, seed=seed)
     _drop_creates(sample, people, inbox / user / "create", seed=seed)
+    _drop_updates(sample, inbox / user / "update")
     _drop_rejected(inbox / user)
     reports += process_inbox(load_settings(root), settle_seconds=0)
     return reports
@@ -136,6 +137,19 @@ def _drop_creates(sample: pl.DataFrame, people: pl.Series, folder: Path, *, seed
         },
     )
     target = folder / "new-links.csv"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_csv(target)
+
+
+def _drop_updates(sample: pl.DataFrame, folder: Path) -> None:
+    """Links given an end date, in the same pass as the new links: one with a date that does
+    not exist, one whose period would end before it starts, one that names another person."""
+    links = sample.tail(5).select("insz", "country", "key_type", "foreign_key", "valid_from")
+    frame = links.with_columns(
+        pl.Series("valid_to", ["2026-12-31", "2026-12-31", "2027-02-30", "2019-12-31", None]),
+        pl.Series("insz", [*links["insz"].head(4), sample["insz"][0]]),
+    )
+    target = folder / "periods.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
     frame.write_csv(target)
 

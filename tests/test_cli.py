@@ -135,7 +135,14 @@ def test_demo_builds_and_processes_a_root(tmp_path, cli):
     assert result.exit_code == 0, result.output
     assert "OPERATION_NOT_ALLOWED" in result.output and "UNKNOWN_COL" in result.output
     receipts = list((tmp_path / "demo" / "outbox").rglob("*.receipt.json"))
-    assert len(receipts) == 6
+    assert len(receipts) == 7
+    statuses = {json.loads(path.read_text())["status"] for path in receipts}
+    assert statuses == {"ACCEPTED", "REJECTED"}
+    periods = json.loads(
+        (tmp_path / "demo" / "outbox" / "RVA" / "update" / "periods.receipt.json").read_text()
+    )
+    assert periods["status"] == "ACCEPTED"  # after the creates, in the same pass
+    assert periods["counts"]["status"] == {"NOT_FOUND": 1, "REJECTED": 2, "UPDATED": 2}
 
 
 def test_logs_carry_no_personal_numbers(loaded, drop, cli, capsys):
