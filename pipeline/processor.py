@@ -28,6 +28,7 @@ from pipeline.operations.answer import (
     drop_work_tables,
     result_columns,
     stage_rows,
+    start_request,
 )
 from pipeline.operations.lookups import (
     LOOKUPS,
@@ -73,6 +74,13 @@ CHUNK_BYTES = 64 * 1024**2
 # in 500k-row chunks (1.1 GB). An INSZ lookup gained nothing from 1M-row chunks, and took 1.9 GB
 # (it has more answers a row).
 LOOKUP_CHUNKS = {Operation.LOOKUP_INSZ: (40, 1), Operation.LOOKUP_KEY: (20, 2)}
+
+# A load of more rows is staged in a database file of its own (``STAGED_DATABASE``), which
+# DuckDB compresses: at about 130 bytes a row in memory, more would take over half of DuckDB's
+# default memory limit (768 MB), and the answer's joins and groupings need the rest. Only a
+# load: the other mutations mark their repeated rows in the staged request, in the transaction
+# that changes the links, and a transaction writes to one database file only.
+STAGED_IN_MEMORY_ROWS = 3_000_000
 
 _EMPTY_FORMATS = {"row": pl.Int64(), "country": pl.String(), "key_type": pl.String()}
 
@@ -240,8 +248,9 @@ class Processor:
             raise _Duplicate(first)
 
     def _stage(self, facts: _Facts, request: RequestFile) -> int:
-        """Validates chunk after chunk into the ``request`` table (temporary, in DuckDB, which
-        spills to disk beyond its memory limit); returns the number of rows.
+        """Validates chunk after chunk into the ``request`` table (temporary, in DuckDB's
+        memory, or, for a large file, in a database file of its own: ``start_request``);
+        returns the number of rows.
 
         DuckDB stores a chunk in a thread while polars validates the next one, and a third
         thread reads the one after (``read_ahead``): all work outside the GIL. Each chunk waits
@@ -249,13 +258,17 @@ class Processor:
         """
         operation = facts.claimed.operation
         empty = _EMPTY_FORMATS if operation is Operation.FORMATS else STAGED_SCHEMA
-        stage_rows(self.connection, pl.DataFrame(schema=empty), create=True)
+        in_file = operation is Operation.CREATE and request.about_rows() > STAGED_IN_MEMORY_ROWS
+        work_dir = facts.claimed.input_path.parent.parent
+        table = start_request(
+            self.connection, pl.Schema(empty), file=work_dir / "staged.duckdb" if in_file else None
+        )
         rows = 0
         stages = facts.stages
 
         def stage(staged: pl.DataFrame) -> None:
             with stages.timing("stage"):
-                stage_rows(self.connection, staged)
+                stage_rows(self.connection, staged, table=table)
 
         chunk_rows = _chunk_rows(request, CHUNK_ROWS)
         chunks = read_ahead(
@@ -528,6 +541,7 @@ class Processor:
     ) -> None:
         entry = ledger.find(self.connection, claimed.batch_id)
         assert entry is not None, "delivery follows the commit"
+        self._drop_work_tables()  # before the work folder, and a staged file in it, go
         self._deliver(claimed, entry)
         log.info(
             "batch %s finished: %s, %d rows", claimed.batch_id, receipt.status.value, receipt.rows

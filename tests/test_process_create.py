@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from pipeline.admin import replace_insz
@@ -154,14 +155,17 @@ def test_input_is_archived_and_work_area_left_empty(root, drop, run):
 
 
 @pytest.mark.parametrize("chunk_rows", [1_000_000, 3], ids=["one chunk", "chunks of 3 rows"])
+@pytest.mark.parametrize("most_in_memory", [1_000_000, 0], ids=["in memory", "in a file"])
 def test_rows_that_concern_only_themselves_and_contested_rows_in_one_file(
-    root, drop, run, monkeypatch, chunk_rows
+    root, drop, run, monkeypatch, chunk_rows, most_in_memory
 ):
     """Each way a row can depend on the store or on other rows, beside plain new links; staged
-    a chunk of rows at a time, the answer is the same."""
+    a chunk of rows at a time, or in a database file of its own, the answer is the same."""
     from pipeline import processor
 
     monkeypatch.setattr(processor, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(processor, "STAGED_IN_MEMORY_ROWS", most_in_memory)
+    staged_in = record_staging(monkeypatch)
     drop(
         "KSZ",
         "create",
@@ -224,3 +228,48 @@ def test_rows_that_concern_only_themselves_and_contested_rows_in_one_file(
         "SELECT max(batch_id) FROM batches WHERE file_name = 'mixed.csv') ORDER BY link_id",
     ) == [(next_id, "NP1111111"), (next_id + 5, "P2222222"), (next_id + 8, "100000009")]
     assert store_rows(root, "SELECT next_link_id FROM store_state") == [(next_id + 10,)]
+    assert all((file is None) == (most_in_memory > 0) for file in staged_in)
+
+
+def record_staging(monkeypatch) -> list[Path | None]:
+    """The database file of each request staged from now on (None: staged in memory)."""
+    from pipeline import processor
+
+    files: list[Path | None] = []
+
+    def start_request(connection, schema, *, file=None):
+        files.append(file)
+        return processor_start_request(connection, schema, file=file)
+
+    processor_start_request = processor.start_request
+    monkeypatch.setattr(processor, "start_request", start_request)
+    return files
+
+
+def test_a_large_load_is_staged_in_a_file_that_goes_with_it(root, drop, run, monkeypatch):
+    """Past ``STAGED_IN_MEMORY_ROWS``, a load's rows are staged in a database file in its work
+    folder; its result still comes in request order (here copied as it comes, as no row is
+    contested), and nothing of it is left."""
+    from pipeline import processor
+
+    monkeypatch.setattr(processor, "STAGED_IN_MEMORY_ROWS", 3)
+    staged_in = record_staging(monkeypatch)
+    links = pl.DataFrame(
+        {
+            "insz": [INSZ_1990, "90010100124", INSZ_2001, INSZ_BIS],
+            "country": ["NL", "NL", "NL", "FR"],
+            "key_type": ["TAX_NUMBER", "TAX_NUMBER", "PASSPORT", "PASSPORT"],
+            "foreign_key": [BSN_A, BSN_B, "NP1111111", "P1234567"],
+        }
+    )
+    links.write_parquet(root / "inbox" / "KSZ" / "create" / "many.parquet")
+    run()
+
+    result = pl.read_parquet(root / "outbox" / "KSZ" / "create" / "many.result.parquet")
+    assert result.select("row", "status").rows() == [
+        (1, "CREATED"), (2, "REJECTED"), (3, "CREATED"), (4, "CREATED")
+    ]  # fmt: skip
+    assert len(links_in_store(root)) == 3
+    [file] = staged_in
+    assert file is not None and file.name == "staged.duckdb"
+    assert [p.name for p in (root / "work").iterdir()] == [".lock"]

@@ -106,6 +106,14 @@ def test_a_csv_rows_width_is_read_from_its_first_lines(
     assert request.row_bytes == row_bytes
 
 
+def test_a_files_rows_are_counted_from_its_footer_or_its_size(tmp_path: Path) -> None:
+    """Exact for Parquet; for CSV, the file's size over its first rows' width."""
+    csv = write(tmp_path, "a.csv", "insz\n" + "01020300269\n" * 20_000)
+    parquet = write_parquet(tmp_path, "a.parquet", pa.table({"insz": ["01020300269"] * 1234}))
+    assert open_request(csv, operation=LOOKUP).about_rows() == 20_000
+    assert open_request(parquet, operation=LOOKUP).about_rows() == 1234
+
+
 def test_a_parquet_rows_width_is_read_from_its_footer(tmp_path: Path) -> None:
     """Unpacked, as the footer gives it: values that repeat count as their dictionary codes."""
     rows = range(1000)
@@ -492,9 +500,14 @@ def test_parquet_with_strings(tmp_path: Path) -> None:
     path = write_parquet(tmp_path, "a.PARQUET", table)
     request = open_request(path, operation=LOOKUP)
     expect_request = RequestFile(
-        path=path, format="parquet", delimiter=None, columns=("insz", "ref", "country", "key_type")
+        path=path,
+        format="parquet",
+        delimiter=None,
+        columns=("insz", "ref", "country", "key_type"),
+        rows=2,
     )
     assert dataclasses.replace(request, row_bytes=1) == expect_request
+    assert request.about_rows() == 2
     expect = expected({"insz": ["01020300269", None], "country": ["NL", "NL"], "ref": [" a ", "b"]})
     assert_frame_equal(read(path), expect)
 

@@ -56,6 +56,14 @@ class RequestFile:
     delimiter: str | None  # "," or ";" for CSV (None for Parquet): the result file reuses it
     columns: tuple[str, ...]  # the file's column names, trimmed and lower-cased, in file order
     row_bytes: int = 1  # about how many bytes a data row takes in the file, unpacked
+    rows: int | None = None  # the number of data rows, where the file says it (Parquet)
+
+    def about_rows(self) -> int:
+        """The number of data rows: exact for Parquet, from the file's size and its first
+        rows' width for CSV (fewer for a compressed one)."""
+        if self.rows is not None:
+            return self.rows
+        return self.path.stat().st_size // self.row_bytes
 
 
 def open_request(path: Path, *, operation: Operation) -> RequestFile:
@@ -64,7 +72,7 @@ def open_request(path: Path, *, operation: Operation) -> RequestFile:
     if path.stat().st_size == 0:
         raise FileRejected(FileReason.EMPTY_FILE, "the file is empty (0 bytes)")
     if file_format == "parquet":
-        schema, row_bytes = parquet_file.read_footer(path)
+        schema, rows, row_bytes = parquet_file.read_footer(path)
         columns = normalise_names(schema.names)
         check_columns(columns, operation=operation)
         parquet_file.check_types(schema, columns=columns)
@@ -74,6 +82,7 @@ def open_request(path: Path, *, operation: Operation) -> RequestFile:
             delimiter=None,
             columns=columns,
             row_bytes=row_bytes,
+            rows=rows,
         )
     with csv_file.open_text(path, compressed=file_format == "csv.gz") as stream:
         header = csv_file.read_header(stream)

@@ -15,14 +15,14 @@ from pipeline.reading.header import normalise_names
 DATE_COLUMNS = frozenset({"valid_from", "valid_to", "as_of"})
 
 
-def read_footer(path: Path) -> tuple[pa.Schema, int]:
-    """The schema from the file's footer, and the bytes of a row, unpacked (uncompressed, all
-    columns), on average over the file; the rows are not read."""
+def read_footer(path: Path) -> tuple[pa.Schema, int, int]:
+    """The schema from the file's footer, its number of rows, and the bytes of a row, unpacked
+    (uncompressed, all columns), on average over the file; the rows are not read."""
     with _open(path) as parquet:
         groups = _groups(parquet.metadata)
         rows = sum(group_rows for group_rows, _ in groups)
         unpacked = sum(group_bytes for _, group_bytes in groups)
-        return parquet.schema_arrow, max(1, unpacked // max(1, rows))
+        return parquet.schema_arrow, rows, max(1, unpacked // max(1, rows))
 
 
 def check_types(schema: pa.Schema, *, columns: tuple[str, ...]) -> None:
