@@ -76,11 +76,13 @@ CHUNK_BYTES = 64 * 1024**2
 LOOKUP_CHUNKS = {Operation.LOOKUP_INSZ: (40, 1), Operation.LOOKUP_KEY: (20, 2)}
 
 # A load of more rows is staged in a database file of its own (``STAGED_DATABASE``), which
-# DuckDB compresses: at about 130 bytes a row in memory, more would take over half of DuckDB's
-# default memory limit (768 MB), and the answer's joins and groupings need the rest. Only a
-# load: the other mutations mark their repeated rows in the staged request, in the transaction
-# that changes the links, and a transaction writes to one database file only.
-STAGED_IN_MEMORY_ROWS = 3_000_000
+# DuckDB compresses, rather than in a temporary table, held uncompressed (130 bytes a row) and
+# spilled past the memory limit. Loads from Parquet, each way: 5M rows 8.0-8.3 s in a file
+# against 7.4-7.7 s in memory (peak 0.85 GB against 1.2 GB), 7M rows 11.1-11.3 s against
+# 11.0-11.3 s, 10M rows 15.4-16.0 s against 16.1-17.1 s, 20M rows 28-29 s against 31-33 s.
+# Only a load: the other mutations mark their repeated rows in the staged request, in the
+# transaction that changes the links, and a transaction writes to one database file only.
+STAGED_IN_MEMORY_ROWS = 6_000_000
 
 _EMPTY_FORMATS = {"row": pl.Int64(), "country": pl.String(), "key_type": pl.String()}
 
