@@ -371,14 +371,22 @@ def assert_finished_once(root: Path, institution: str, operation: str, name: str
     assert len(ledger_rows(root)) == 1
 
 
-def test_claimed_but_not_committed_is_processed_again_exactly_once(root, settings, drop, run):
+@pytest.mark.parametrize("most_in_memory", [1_000_000, 0], ids=["in memory", "in a file"])
+def test_claimed_but_not_committed_is_processed_again_exactly_once(
+    root, settings, drop, run, monkeypatch, most_in_memory
+):
+    """Staged in memory or in a database file in the work folder (``STAGED_IN_MEMORY_ROWS``),
+    which the killed attempt left half-written."""
+    monkeypatch.setattr("pipeline.processor.STAGED_IN_MEMORY_ROWS", most_in_memory)
     path = drop("KSZ", "create", "links.csv", TWO_LINKS)
     claimed = claim(Drop(path, "KSZ", Operation.CREATE), settings, now=dt.datetime.now(dt.UTC))
     assert claimed is not None
     work_dir = settings.work / claimed.batch_id
-    # What a killed attempt leaves: staged chunks, a half-written result, a stray temporary file.
+    # What a killed attempt leaves: staged rows, a half-written result, a stray temporary file.
     (work_dir / "staged").mkdir()
     (work_dir / "staged" / "chunk-000001.parquet").write_bytes(b"PAR1 half")
+    (work_dir / "staged.duckdb").write_bytes(b"half a DuckDB file")
+    (work_dir / "staged.duckdb.wal").write_bytes(b"half a log")
     (work_dir / "result").mkdir()
     (work_dir / "result" / "links.result.csv").write_text("row,ref,sta", encoding="utf-8")
     (work_dir / ".claim.json.tmp").write_text("{", encoding="utf-8")
