@@ -152,7 +152,8 @@ class Processor:
     def process(
         self, claimed: Claimed, *, digest: Future[tuple[str, int]] | None = None
     ) -> FileReport:
-        """Answers one claimed file, commits it with its ledger entry, delivers its outputs.
+        """Answers one claimed file, commits it with its ledger entry, delivers its outputs;
+        what it staged in DuckDB goes with it, whatever its receipt (``drop_work_tables``).
 
         ``digest``: the file's ``file_digest``, computed in a thread since the file was claimed
         (``process_inbox``); without it, computed here.
