@@ -116,9 +116,12 @@ def test_one_pass_answers_a_file_of_every_operation_in_turn(linked, drop, run):
         assert statuses[0] != "REJECTED" and statuses[-1] == "REJECTED", (operation, statuses)
 
 
-def test_a_file_leaves_no_temporary_table_behind(root, drop, settings):
+@pytest.mark.parametrize("most_in_memory", [1_000_000, 0], ids=["in memory", "in a file"])
+def test_a_file_leaves_no_temporary_table_behind(root, drop, settings, monkeypatch, most_in_memory):
     """A ``watch`` answers file after file on one connection: a load's staged request (264 MB
-    at 2M rows) stayed in memory, or in the temporary folder, until the next file."""
+    at 2M rows) stayed in memory, or in the temporary folder, until the next file. A load
+    staged in a database file of its own lets it go too."""
+    monkeypatch.setattr("pipeline.processor.STAGED_IN_MEMORY_ROWS", most_in_memory)
     drop("KSZ", "create", "new.csv", LINK + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2020-01-01,\n")
     drop("KSZ", "update", "periods.csv", LINK + f"{INSZ_1990},XX,TAX_NUMBER,{BSN_A},,\n")
     with opened(store_options(settings)) as connection:
@@ -130,11 +133,14 @@ def test_a_file_leaves_no_temporary_table_behind(root, drop, settings):
         reports = [processor.process(file) for file in claimed if file is not None]
         left = connection.execute(
             "SELECT table_name FROM duckdb_tables() WHERE temporary UNION ALL"
-            " SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal"
+            " SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal UNION ALL"
+            " SELECT database_name FROM duckdb_databases() WHERE NOT internal"
+            " AND database_name <> current_database()"
         ).fetchall()
 
     assert [report.status.value for report in reports] == ["ACCEPTED", "ACCEPTED"]
     assert left == []
+    assert [p.name for p in settings.work.iterdir() if p.name != ".lock"] == []
 
 
 def test_a_link_named_twice_is_changed_once(linked, drop, run):
