@@ -143,6 +143,11 @@ class Claimed:
     input_path: Path
     received_at: dt.datetime
 
+    @property
+    def work_dir(self) -> Path:
+        """``work/<batch_id>/``: the claim, the input (in ``input/``) and what is made of it."""
+        return self.input_path.parent.parent
+
 
 def claim(
     drop: Drop, settings: Settings, *, now: dt.datetime, name: str | None = None

@@ -262,7 +262,7 @@ class Processor:
         operation = facts.claimed.operation
         empty = _EMPTY_FORMATS if operation is Operation.FORMATS else STAGED_SCHEMA
         in_file = operation is Operation.CREATE and request.about_rows() > STAGED_IN_MEMORY_ROWS
-        work_dir = facts.claimed.input_path.parent.parent
+        work_dir = facts.claimed.work_dir
         table = start_request(
             self.connection, pl.Schema(empty), file=work_dir / "staged.duckdb" if in_file else None
         )
@@ -313,7 +313,7 @@ class Processor:
         """
         claimed = facts.claimed
         operation = claimed.operation
-        work_dir = claimed.input_path.parent.parent
+        work_dir = claimed.work_dir
         answered = _Answered(result_name=f"{facts.output_base}.result.{facts.file_format}")
         stages = facts.stages
         chunk_rows = _chunk_rows(request, self._lookup_chunk_rows(operation))
@@ -397,7 +397,7 @@ class Processor:
 
     def _commit_answer(self, facts: _Facts, request: RequestFile, rows: int) -> FileReport:
         claimed = facts.claimed
-        work_dir = claimed.input_path.parent.parent
+        work_dir = claimed.work_dir
         result_name = f"{facts.output_base}.result.{facts.file_format}"
         now = self.clock()
         connection = self.connection
@@ -554,7 +554,7 @@ class Processor:
 
     def _deliver(self, claimed: Claimed, entry: ledger.Entry) -> None:
         """Idempotent: result, then receipt, then audit, archive, and the work folder goes."""
-        work_dir = claimed.input_path.parent.parent
+        work_dir = claimed.work_dir
         outbox = self.settings.outbox / claimed.institution / claimed.operation.value
         outbox.mkdir(parents=True, exist_ok=True)
         if entry.result_name:
