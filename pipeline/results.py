@@ -372,7 +372,10 @@ class ConsultationWriter(_ParquetWriter):
     """The audit of one lookup batch: who asked which INSZ or key, when, and what was answered.
 
     ``write`` takes the answers of a chunk (``lookup_answers``): one audit row for each answer
-    row; rejected rows consulted nothing and are left out.
+    row; rejected rows consulted nothing and are left out. ``found_insz`` is the INSZ a key
+    lookup found; an INSZ lookup finds the INSZ it asked, which ``insz`` holds, so its
+    ``found_insz`` is only written for a replaced INSZ (the new number). Written for every
+    found link, it took two fifths of the audit's time (an 11-digit text per row).
     """
 
     def __init__(
@@ -390,8 +393,11 @@ class ConsultationWriter(_ParquetWriter):
         if self._constants["operation"] == "lookup-insz":
             asked = [pl.coalesce("replaced_insz", "insz").alias("insz"),
                      pl.col("asked_country").alias("country"), nothing.alias("foreign_key")]
+            # A link found has the INSZ asked, but for a replaced INSZ: only then it is told.
+            answered = found & pl.col("replaced_insz").is_not_null()
         else:
             asked = [nothing.alias("insz"), pl.col("country"), pl.col("foreign_key")]
+            answered = found
         audited = (
             answers.lazy()
             .filter(pl.col("status") != Status.REJECTED.value)
@@ -403,7 +409,7 @@ class ConsultationWriter(_ParquetWriter):
                 pl.col("as_of_d").alias("as_of"),
                 pl.col("recorded_at_ts").alias("recorded_at"),
                 found.alias("found"),
-                pl.when(found).then("insz").alias("found_insz"),
+                pl.when(answered).then("insz").alias("found_insz"),
             )
             .collect()
             .to_arrow(compat_level=pl.CompatLevel.newest())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -104,6 +106,8 @@ def test_audit_lists_consultations_and_changes(loaded, drop, cli):
     assert lines[0].startswith("at,action,institution")
     actions = [line.split(",")[1:3] for line in lines[1:]]
     assert actions == [["LOOKUP-INSZ", "RVA"], ["CREATE", "KSZ"]]
+    trail = pl.read_csv(io.StringIO(result.stdout), infer_schema=False)
+    assert trail.filter(pl.col("action") == "LOOKUP-INSZ")["answers"].to_list() == ["1"]
 
 
 def test_admin_delete_and_history(loaded, cli):

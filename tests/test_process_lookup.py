@@ -162,6 +162,8 @@ def test_lookups_are_audited(loaded, drop, run):
         ("RVA", INSZ_2001, 0),
     ]
     assert pl.read_parquet(files[0])["at"][0].date() <= dt.datetime.now(dt.UTC).date()
+    # A link found has the INSZ asked: only a replaced INSZ tells the one found (test_link_life).
+    assert pl.read_parquet(files[0])["found_insz"].null_count() == 3
 
 
 def test_the_batch_log_gives_the_seconds_of_each_stage(loaded, drop, run, caplog):
