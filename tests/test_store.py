@@ -3,7 +3,10 @@ kept as they were."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
+import polars as pl
 
 from pipeline import store
 from pipeline.store import MIGRATIONS, migrate
@@ -58,3 +61,26 @@ def test_a_store_of_an_earlier_release_keeps_its_links_through_the_migrations(
         assert connection.execute("SELECT count(*) FROM links").fetchall() == [(600000,)]
         assert _compression(connection, "foreign_key") == {"Uncompressed"}
         assert migrate(connection) == len(MIGRATIONS), "applied once"
+
+
+def test_a_registered_frame_reads_in_duckdb_as_it_is_in_polars():
+    """``registered`` hands text over as Arrow string views: short and long values (a view
+    holds up to 12 bytes itself), empty, null and non-ASCII text, beside the other types a
+    staged chunk has, come back from DuckDB unchanged."""
+    long = "NL/BE/" + "x" * 250
+    frame = pl.DataFrame(
+        {
+            "text": ["short", long, "", None, "Ærø-ĳ", "123456789012", "1234567890123"],
+            "number": [1, None, 3, 4, 5, 6, 7],
+            "day": [dt.date(2026, 11, 29), None, None, None, None, None, dt.date(1900, 1, 1)],
+            "moment": [dt.datetime(2026, 11, 29, 12, tzinfo=dt.UTC), *[None] * 6],
+            "flag": [True, False, None, True, True, False, True],
+        },
+        schema_overrides={"moment": pl.Datetime("us", "UTC")},
+    ).with_row_index("position")
+    connection = duckdb.connect()
+    with store.registered(connection, "frame", frame):
+        back = store.query_frame(connection, "SELECT * FROM frame ORDER BY position")
+    # DuckDB names UTC "Etc/UTC": the same instants.
+    assert back.with_columns(pl.col("moment").dt.convert_time_zone("UTC")).equals(frame)
+    assert "frame" not in {row[0] for row in connection.execute("SHOW TABLES").fetchall()}

@@ -19,7 +19,7 @@ from pipeline.operations.changes import (
 )
 from pipeline.operations.create import answer_create, apply_create
 from pipeline.operations.formats import FORMAT_COLUMNS, answer_formats
-from pipeline.store import sql_path
+from pipeline.store import registered, sql_path
 from pipeline.validation import Rules
 
 _ANSWERS = {
@@ -60,13 +60,10 @@ def start_request(
     or, with ``file``, a table in that new database file (see ``STAGED_DATABASE``). Returns
     the table that ``stage_rows`` appends to."""
     if file is None:
-        connection.register("staged_rows", pl.DataFrame(schema=schema))
-        try:
+        with registered(connection, "staged_rows", pl.DataFrame(schema=schema)):
             connection.execute(
                 "CREATE OR REPLACE TEMP TABLE request AS SELECT * FROM staged_rows LIMIT 0"
             )
-        finally:
-            connection.unregister("staged_rows")
         return "request"
     columns = ", ".join(
         f'"{name}" {_SQL_TYPES[dtype.base_type()]}'
@@ -83,11 +80,8 @@ def start_request(
 
 def stage_rows(connection: duckdb.DuckDBPyConnection, rows: pl.DataFrame, *, table: str) -> None:
     """Appends validated rows to the staged request, ``table`` (``start_request``)."""
-    connection.register("staged_rows", rows)
-    try:
+    with registered(connection, "staged_rows", rows):
         connection.execute(f"INSERT INTO {table} SELECT * FROM staged_rows")
-    finally:
-        connection.unregister("staged_rows")
 
 
 def answer_request(

@@ -8,7 +8,7 @@ import duckdb
 import polars as pl
 
 from pipeline.contract import Reason, Status
-from pipeline.store import query_frame
+from pipeline.store import query_frame, registered
 from schemas.countries import is_valid_country, normalise_country
 from schemas.formats import Catalogue
 
@@ -108,8 +108,5 @@ def answer_formats(
             schema={"row": pl.Int64, "country": pl.String, "key_type": pl.String}
         )
     frame = formats_answer(request, catalogue=catalogue, aliases=aliases)
-    connection.register("formats_frame", frame)
-    try:
+    with registered(connection, "formats_frame", frame):
         connection.execute("CREATE OR REPLACE TEMP TABLE answer AS SELECT * FROM formats_frame")
-    finally:
-        connection.unregister("formats_frame")

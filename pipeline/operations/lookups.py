@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import duckdb
 import polars as pl
@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from pipeline.contract import Operation, Reason, Status
 from pipeline.operations.sql import known_at, valid_on
+from pipeline.store import registered
 from schemas.insz import insz_as_text
 
 REPLACED_MESSAGE = "this INSZ was replaced: the answer is the links of the new INSZ"
@@ -145,14 +146,11 @@ def _answers_per_row(
         return counted.pl()["answers"]
 
 
-@contextmanager
-def _registered(connection: duckdb.DuckDBPyConnection, rows: pl.DataFrame) -> Iterator[None]:
+def _registered(
+    connection: duckdb.DuckDBPyConnection, rows: pl.DataFrame
+) -> AbstractContextManager[None]:
     """The chunk as the relation its query reads, with each row's position in it."""
-    connection.register(_CHUNK, rows.with_row_index(_POSITION).select(_MATCHED))
-    try:
-        yield
-    finally:
-        connection.unregister(_CHUNK)
+    return registered(connection, _CHUNK, rows.with_row_index(_POSITION).select(_MATCHED))
 
 
 def answers_of(rows: pl.DataFrame, links: pa.Table, *, operation: Operation) -> pl.DataFrame:
