@@ -393,7 +393,8 @@ class ConsultationWriter(_ParquetWriter):
         if self._constants["operation"] == "lookup-insz":
             asked = [pl.coalesce("replaced_insz", "insz").alias("insz"),
                      pl.col("asked_country").alias("country"), nothing.alias("foreign_key")]
-            # A link found has the INSZ asked, but for a replaced INSZ: only then it is told.
+            # A link found has the INSZ asked, unless that INSZ was replaced: only then is the
+            # INSZ found written.
             answered = found & pl.col("replaced_insz").is_not_null()
         else:
             asked = [nothing.alias("insz"), pl.col("country"), pl.col("foreign_key")]
