@@ -59,17 +59,14 @@ def start_request(
     """A new, empty ``request`` of ``schema`` (the staged rows' columns): a temporary table,
     or, with ``file``, a table in that new database file (see ``STAGED_DATABASE``). Returns
     the table that ``stage_rows`` appends to."""
-    if file is None:
-        with registered(connection, "staged_rows", pl.DataFrame(schema=schema)):
-            connection.execute(
-                "CREATE OR REPLACE TEMP TABLE request AS SELECT * FROM staged_rows LIMIT 0"
-            )
-        return "request"
     columns = ", ".join(
         f'"{name}" {_SQL_TYPES[dtype.base_type()]}'
-        + (" USING COMPRESSION uncompressed" if name in _ALL_DIFFERENT else "")
+        + (" USING COMPRESSION uncompressed" if file is not None and name in _ALL_DIFFERENT else "")
         for name, dtype in schema.items()
     )
+    if file is None:
+        connection.execute(f"CREATE OR REPLACE TEMP TABLE request ({columns})")
+        return "request"
     connection.execute(f"ATTACH '{sql_path(file)}' AS {STAGED_DATABASE}")
     connection.execute(f"CREATE TABLE {STAGED_DATABASE}.request ({columns})")
     connection.execute(
