@@ -170,7 +170,7 @@ def answers_of(rows: pl.DataFrame, links: pa.Table, *, operation: Operation) -> 
     )
     asked = rows.select(pl.col(_ECHOED).gather(found[_POSITION]))
     valid = pl.col("reason").is_null()
-    any_replaced = bool(found["replaced"].any())
+    any_replaced = "replaced" in found.columns and bool(found["replaced"].any())
 
     def or_replacement(usual: pl.Expr, replacement: pl.Expr) -> pl.Expr:
         """``usual``, or ``replacement`` on the rows whose INSZ was replaced."""
@@ -233,8 +233,9 @@ def _query(
     alone and dropping the other countries' links afterwards would hand them all over first:
     as many rows again as other countries give the same keys.
     """
+    replaced = operation is Operation.LOOKUP_INSZ and _has_replacements(connection)
     if operation is Operation.LOOKUP_INSZ:
-        match = "l.insz = r.target_insz"
+        match = f"l.insz = r.{'target_insz' if replaced else 'insz_int'}"
         if rows["country"].null_count() < rows.height:
             match += " AND (r.country IS NULL OR l.country = r.country)"
     else:
@@ -251,34 +252,35 @@ def _query(
     match += f" AND {valid_on('l', day)}"
     if rows["reason"].null_count() < rows.height:
         match = f"r.reason IS NULL AND {match}"
-    replaced = operation is Operation.LOOKUP_INSZ and _has_replacements(connection)
     # A found link hands over what its request row did not ask for: a key lookup's country
     # and key are the link's (the answer echoes them), an INSZ lookup's INSZ too (or its
     # replacement). Each column of the links found costs DuckDB its fetch and its Arrow copy:
     # at 20M links, a 500k-row chunk's join takes 0.10 s, and handing over the links' columns
-    # 0.12 s more (the foreign keys 0.055 s, the INSZ 0.014 s).
+    # 0.12 s more (the foreign keys 0.055 s, the INSZ 0.014 s). Without a replaced INSZ in the
+    # store, the INSZ answered is the INSZ asked, and no column says which rows were replaced.
     if operation is Operation.LOOKUP_INSZ:
-        other = "r.target_insz, l.country AS link_country, l.foreign_key AS link_foreign_key"
+        other = ", l.country AS link_country, l.foreign_key AS link_foreign_key"
     else:
-        other = "l.insz AS link_insz"
-    return f"""
-        WITH asked AS ({_asked(replaced=replaced)})
-        SELECT r.{_POSITION}, r.replaced, l.link_id, l.key_type AS link_key_type,
-               l.valid_from AS link_valid_from, l.valid_to AS link_valid_to, {other}
-        FROM asked r LEFT JOIN links l ON {match}
-    """
-
-
-def _asked(*, replaced: bool) -> str:
+        other = ", l.insz AS link_insz"
+    columns = f"""r.{_POSITION}, l.link_id, l.key_type AS link_key_type,
+               l.valid_from AS link_valid_from, l.valid_to AS link_valid_to{other}"""
     if not replaced:
-        return f"SELECT *, insz_int AS target_insz, false AS replaced FROM {_CHUNK}"
+        return f"SELECT {columns} FROM {_CHUNK} r LEFT JOIN links l ON {match}"
     return f"""
-        SELECT r.*, coalesce(x.new_insz, r.insz_int) AS target_insz,
-               x.new_insz IS NOT NULL AS replaced
-        FROM {_CHUNK} r LEFT JOIN insz_replacements x
-          ON r.reason IS NULL AND x.old_insz = r.insz_int
-         AND (r.recorded_at_ts IS NULL OR x.replaced_at <= r.recorded_at_ts)
+        WITH asked AS ({_ASKED_WITH_REPLACEMENTS})
+        SELECT {columns}, r.replaced, r.target_insz FROM asked r LEFT JOIN links l ON {match}
     """
+
+
+# Each row's INSZ number, or the number that replaced it (``target_insz``, ``replaced``) if
+# the replacement was recorded by the row's record time.
+_ASKED_WITH_REPLACEMENTS = f"""
+    SELECT r.*, coalesce(x.new_insz, r.insz_int) AS target_insz,
+           x.new_insz IS NOT NULL AS replaced
+    FROM {_CHUNK} r LEFT JOIN insz_replacements x
+      ON r.reason IS NULL AND x.old_insz = r.insz_int
+     AND (r.recorded_at_ts IS NULL OR x.replaced_at <= r.recorded_at_ts)
+"""
 
 
 def _has_replacements(connection: duckdb.DuckDBPyConnection) -> bool:
