@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -248,29 +248,42 @@ def _console() -> Console:
     return Console(file=sys.stdout, width=max(Console().width, 160))
 
 
-def print_frame(frame: Any, *, title: str) -> None:
-    """A polars frame as a table, leaving out columns that are empty on every row."""
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str) -> None:
+    """A table drawn by rich on a terminal. Elsewhere (a pipe, a file, cron's mail, the
+    journal): the title, a header line and one line per row, columns separated by tabs, which
+    ``cut`` and ``awk`` read and which spare ``process`` the import of rich (20-35 ms)."""
+    if not sys.stdout.isatty():
+        click.echo(title)
+        for line in (columns, *rows):
+            click.echo("\t".join(" ".join(value.split()) for value in line))
+        return
     from rich.table import Table
 
-    shown = [name for name in frame.columns if frame[name].null_count() < frame.height]
-    table = Table(*shown, title=title)
-    for row in frame.select(shown).iter_rows():
-        table.add_row(*("" if value is None else str(value) for value in row))
+    table = Table(*columns, title=title)
+    for row in rows:
+        table.add_row(*row)
     _console().print(table)
+
+
+def print_frame(frame: Any, *, title: str) -> None:
+    """A polars frame as a table, leaving out columns that are empty on every row."""
+    shown = [name for name in frame.columns if frame[name].null_count() < frame.height]
+    rows = frame.select(shown).iter_rows()
+    print_table(shown, [["" if value is None else str(value) for value in row] for row in rows],
+                title=title)  # fmt: skip
 
 
 def print_reports(reports: list[FileReport]) -> None:
     """The summary table of a pass: one line per file."""
-    from rich.table import Table
-
-    table = Table("institution", "operation", "file", "receipt", "rows", "answers")
+    rows = []
     for report in reports:
         answers = ", ".join(f"{k} {v}" for k, v in report.counts.get("status", {}).items())
         receipt = report.status.value + (f" {report.reason.value}" if report.reason else "")
-        table.add_row(
-            report.institution, report.operation, report.file, receipt, str(report.rows), answers
+        rows.append(
+            [report.institution, report.operation, report.file, receipt, str(report.rows), answers]
         )
-    _console().print(table)
+    columns = ["institution", "operation", "file", "receipt", "rows", "answers"]
+    print_table(columns, rows, title="files answered")
 
 
 @main.group()
@@ -387,8 +400,6 @@ def status(root: Path | None, limit: int, as_json: bool) -> None:
     import json
     from dataclasses import asdict
 
-    from rich.table import Table
-
     from pipeline.status import last_batches, waiting_files
 
     settings = settings_for(root)
@@ -401,35 +412,28 @@ def status(root: Path | None, limit: int, as_json: bool) -> None:
         }
         click.echo(json.dumps(document, indent=2))
         return
-    table = Table(
-        "finished",
-        "institution",
-        "operation",
-        "file",
-        "rows",
-        "answers",
-        "seconds",
-        "result",
-        title="last batches",
-    )
+    rows = []
     for batch in batches:
         answers = ", ".join(f"{k} {v}" for k, v in batch["counts"].get("status", {}).items())
         result = batch["status"] + (f" {batch['reason']}" if batch["reason"] else "")
-        table.add_row(
-            batch["finished_at"][:19],
-            batch["institution"],
-            batch["operation"],
-            batch["file"],
-            str(batch["rows"]),
-            answers,
-            str(batch["seconds"]),
-            result,
+        rows.append(
+            [
+                batch["finished_at"][:19],
+                batch["institution"],
+                batch["operation"],
+                batch["file"],
+                str(batch["rows"]),
+                answers,
+                str(batch["seconds"]),
+                result,
+            ]
         )
-    console = _console()
-    console.print(table)
-    console.print(f"{len(waiting)} file(s) waiting in the inbox")
+    columns = ["finished", "institution", "operation", "file", "rows", "answers", "seconds",
+               "result"]  # fmt: skip
+    print_table(columns, rows, title="last batches")
+    click.echo(f"{len(waiting)} file(s) waiting in the inbox")
     for item in waiting:
-        console.print(f"  {item.institution}/{item.operation}/{item.file} ({item.bytes} bytes)")
+        click.echo(f"  {item.institution}/{item.operation}/{item.file} ({item.bytes} bytes)")
 
 
 @main.command()

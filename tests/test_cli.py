@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import sys
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import main
+from pipeline.cli import main, print_table
 from tests.conftest import BSN_A, INSZ_1990, INSZ_2001
 
 LINKS = f"insz,country,key_type,foreign_key\n{INSZ_1990},NL,TAX_NUMBER,{BSN_A}\n"
@@ -138,6 +139,15 @@ def test_demo_builds_and_processes_a_root(tmp_path, cli):
     result = cli("demo", "--root", str(tmp_path / "demo"), "--links", "500")
     assert result.exit_code == 0, result.output
     assert "OPERATION_NOT_ALLOWED" in result.output and "UNKNOWN_COL" in result.output
+    # not a terminal: the summary is plain text, a tab between columns
+    lines = result.output.splitlines()
+    header = lines.index("institution\toperation\tfile\treceipt\trows\tanswers")
+    assert lines[header - 1] == "files answered"
+    rows = [line.split("\t") for line in lines[header + 1 :] if "\t" in line]
+    assert len(rows) == 7 and {len(row) for row in rows} == {6}
+    assert {row[3] for row in rows} == {
+        "ACCEPTED", "REJECTED OPERATION_NOT_ALLOWED", "REJECTED UNKNOWN_COLUMNS"
+    }  # fmt: skip
     receipts = list((tmp_path / "demo" / "outbox").rglob("*.receipt.json"))
     assert len(receipts) == 7
     statuses = {json.loads(path.read_text())["status"] for path in receipts}
@@ -147,6 +157,23 @@ def test_demo_builds_and_processes_a_root(tmp_path, cli):
     )
     assert periods["status"] == "ACCEPTED"  # after the creates, in the same pass
     assert periods["counts"]["status"] == {"NOT_FOUND": 1, "REJECTED": 2, "UPDATED": 2}
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_tables_are_drawn_on_a_terminal_and_plain_text_elsewhere(monkeypatch):
+    rows = [["KSZ", "a ref\twith  a tab"], ["RVA", ""]]
+    monkeypatch.setattr(sys, "stdout", _Terminal())
+    print_table(["institution", "ref"], rows, title="files")
+    drawn = sys.stdout.getvalue()
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    print_table(["institution", "ref"], rows, title="files")
+    plain = sys.stdout.getvalue()
+    assert "┃" in drawn and "institution" in drawn and "\t" not in drawn
+    assert plain == "files\ninstitution\tref\nKSZ\ta ref with a tab\nRVA\t\n"
 
 
 def test_logs_carry_no_personal_numbers(loaded, drop, cli, capsys):
@@ -198,7 +225,6 @@ def test_the_console_script_flushes_its_output_and_keeps_the_exit_code(
 ):
     """``run`` leaves with ``os._exit``: what was printed must still arrive, with the code."""
     import subprocess
-    import sys
 
     command = [sys.executable, "-m", "pipeline.cli"]
     args = [arg.format(missing=tmp_path / "missing") for arg in args]
