@@ -33,7 +33,7 @@ from pipeline.operations.answer import (
 from pipeline.operations.lookups import (
     LOOKUPS,
     MOST_FOUND_PER_ROW,
-    answers_of,
+    answer_pieces,
     found_by_piece,
 )
 from pipeline.reading import RequestFile, iter_chunks, open_request
@@ -67,13 +67,19 @@ CHUNK_ROWS = 500_000
 CHUNK_BYTES = 64 * 1024**2
 # A lookup's chunks are smaller while the store is small: the output of the last chunk is what
 # the batch waits for at its end (at 2M links, 250k-row chunks save 7 %). Each chunk's join
-# scans the links again, so a chunk has at least one row per so many links, and grows with the
-# store: (links per chunk row, most rows in a chunk as a multiple of CHUNK_ROWS). A key lookup
-# scans the links' text keys, which costs more than the integer INSZ: at 20M links, its 10M-row
-# file takes 19-23 s in 1M-row chunks (1.5-1.7 GB with the next chunk read ahead) and 24-25 s
-# in 500k-row chunks (1.1 GB). An INSZ lookup gained nothing from 1M-row chunks, and took 1.9 GB
-# (it has more answers a row).
-LOOKUP_CHUNKS = {Operation.LOOKUP_INSZ: (40, 1), Operation.LOOKUP_KEY: (20, 2)}
+# reads the links again (the columns of the links found come from every part of the table), so
+# a chunk has at least one row per so many links, and grows with the store: (links per chunk
+# row, most rows in a chunk as a multiple of CHUNK_ROWS). At 20M links, a 10M-row file:
+# - key lookup (its join scans the links' text keys): 19-23 s in 1M-row chunks (1.5-1.7 GB,
+#   with the next chunk read ahead), 24-25 s in 500k-row chunks (1.1 GB), as measured then;
+# - INSZ lookup: 14.2-14.3 s (Parquet) and 14.1 s (CSV) in 500k-row chunks, at 1.35-1.39 GB;
+#   in 1M-row chunks 12.6-12.7 s at 1.76-1.82 GB, and 12.0-13.1 s and 11.9 s at 1.67-1.75 GB
+#   with their answers made in pieces (``ANSWER_PIECE_ROWS``).
+LOOKUP_CHUNKS = {Operation.LOOKUP_INSZ: (20, 2), Operation.LOOKUP_KEY: (20, 2)}
+# The answers of a lookup chunk are made and written this many at a time (``answer_pieces``).
+# Pieces of half as many took as long at 2M links (where a chunk has 300k answers) and 0.3 s
+# less at 20M, at 0.1 GB less.
+ANSWER_PIECE_ROWS = CHUNK_ROWS
 
 # A load of more rows is staged in a database file of its own (``STAGED_DATABASE``), which
 # DuckDB compresses, rather than in a temporary table, held uncompressed (130 bytes a row) and
@@ -307,9 +313,10 @@ class Processor:
 
         The main thread validates and joins a chunk (DuckDB finds its links) while a reader
         thread reads the next (``read_ahead``); an output thread puts the answers of the chunk
-        before together and writes them to the result, and a second one to the audit. All of it
-        runs outside the GIL, on both cores. Each chunk waits for the previous one's output, so
-        at most three are held at a time: one read, one joined, one written.
+        before together, a piece at a time (``answer_pieces``), and writes them to the result,
+        and a second one to the audit. All of it runs outside the GIL, on both cores. Each chunk
+        waits for the previous one's output, so at most three are held at a time: one read,
+        one joined, one written.
         """
         claimed = facts.claimed
         operation = claimed.operation
@@ -328,13 +335,13 @@ class Processor:
                 audit.write(answers)
 
         def answer_and_write(rows: pl.DataFrame, links: pa.Table) -> None:
-            with stages.timing("assemble"):
-                answers = answers_of(rows, links, operation=operation)
-            audited = [auditor.submit(write_audit, answers)]
-            with stages.timing("write"):
-                result.write(answers)
-                answered.counts.add(answers)
-            wait_for_all(audited)
+            pieces = answer_pieces(rows, links, operation=operation, most=ANSWER_PIECE_ROWS)
+            for answers in stages.timed("assemble", pieces):
+                audited = [auditor.submit(write_audit, answers)]
+                with stages.timing("write"):
+                    result.write(answers)
+                    answered.counts.add(answers)
+                wait_for_all(audited)
 
         with (
             result_writer(

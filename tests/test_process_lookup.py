@@ -333,6 +333,40 @@ def test_a_chunk_that_finds_too_many_links_is_answered_in_pieces(
 
 
 @pytest.mark.parametrize(
+    ("most", "pieces"),
+    [(1, [1, 2, 1, 1, 2]), (2, [1, 2, 2, 2]), (3, [3, 2, 2]), (7, [7])],
+)
+def test_a_chunk_is_answered_in_pieces_of_at_most_so_many_answers(
+    loaded, drop, run, monkeypatch, most, pieces
+):
+    """The answers of a chunk are made and written a piece at a time: a piece has at most
+    ``ANSWER_PIECE_ROWS`` answers, unless one row has more; a row's answers stay together.
+    The result is the one of a single piece."""
+    from pipeline import processor
+    from pipeline.operations import lookups
+
+    drop("RVA", "lookup-insz", "whole.csv", MANY)
+    run()
+    monkeypatch.setattr(processor, "ANSWER_PIECE_ROWS", most)
+    original = lookups._answers
+    made: list[int] = []
+
+    def counted(rows, found, **options):
+        answers = original(rows, found, **options)
+        made.append(answers.height)
+        return answers
+
+    monkeypatch.setattr(lookups, "_answers", counted)
+    drop("RVA", "lookup-insz", "pieces.csv", MANY.replace(",a\n", ",a \n"))  # other content
+    run()
+    assert made == pieces
+    whole = result_csv(loaded, "RVA", "lookup-insz", "whole")
+    in_pieces = result_csv(loaded, "RVA", "lookup-insz", "pieces")
+    assert in_pieces.drop("ref").equals(whole.drop("ref"))
+    assert in_pieces["row"].to_list() == ["1", "2", "2", "3", "4", "5", "5"]
+
+
+@pytest.mark.parametrize(
     ("operation", "request_text", "chunks"),
     [
         ("lookup-key", "country,foreign_key\n" + f"NL,{BSN_A}\n" * 9, [7, 9]),  # 13 bytes
