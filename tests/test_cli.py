@@ -176,6 +176,31 @@ def test_tables_are_drawn_on_a_terminal_and_plain_text_elsewhere(monkeypatch):
     assert plain == "files\ninstitution\tref\nKSZ\ta ref with a tab\nRVA\t\n"
 
 
+def test_a_pass_over_an_empty_inbox_loads_no_frames_library(root):
+    """cron may run `process` every minute: with nothing to answer it imports neither polars,
+    pandera, pyarrow nor rich (a third of such a pass's time)."""
+    import subprocess
+
+    script = (
+        "import sys\n"
+        "from pipeline.cli import main\n"
+        "try:\n"
+        "    main(['process', '--root', sys.argv[1], '--settle', '0'])\n"
+        "except SystemExit as done:\n"
+        "    assert not done.code, done.code\n"
+        "print(sorted({'polars', 'pandera', 'pyarrow', 'rich'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "nothing to process" in done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_logs_carry_no_personal_numbers(loaded, drop, cli, capsys):
     drop("RVA", "lookup-insz", "night.csv", f"insz\n{INSZ_1990}\n{INSZ_2001}\n90010100124\n")
     drop("RVA", "lookup-key", "keys.csv", f"country,foreign_key\nNL,{BSN_A}\n")
