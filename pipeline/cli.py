@@ -269,8 +269,8 @@ def print_frame(frame: Any, *, title: str) -> None:
     """A polars frame as a table, leaving out columns that are empty on every row."""
     shown = [name for name in frame.columns if frame[name].null_count() < frame.height]
     rows = frame.select(shown).iter_rows()
-    print_table(shown, [["" if value is None else str(value) for value in row] for row in rows],
-                title=title)  # fmt: skip
+    texts = [["" if value is None else str(value) for value in row] for row in rows]
+    print_table(shown, texts, title=title)
 
 
 def print_reports(reports: list[FileReport]) -> None:
@@ -282,7 +282,7 @@ def print_reports(reports: list[FileReport]) -> None:
         rows.append(
             [report.institution, report.operation, report.file, receipt, str(report.rows), answers]
         )
-    columns = ["institution", "operation", "file", "receipt", "rows", "answers"]
+    columns = ("institution", "operation", "file", "receipt", "rows", "answers")
     print_table(columns, rows, title="files answered")
 
 
@@ -428,9 +428,11 @@ def status(root: Path | None, limit: int, as_json: bool) -> None:
                 result,
             ]
         )
-    columns = ["finished", "institution", "operation", "file", "rows", "answers", "seconds",
-               "result"]  # fmt: skip
-    print_table(columns, rows, title="last batches")
+    print_table(
+        ("finished", "institution", "operation", "file", "rows", "answers", "seconds", "result"),
+        rows,
+        title="last batches",
+    )
     click.echo(f"{len(waiting)} file(s) waiting in the inbox")
     for item in waiting:
         click.echo(f"  {item.institution}/{item.operation}/{item.file} ({item.bytes} bytes)")
