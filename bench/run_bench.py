@@ -736,7 +736,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
-    console = Console(width=170)
+    console = Console(width=200)
     workdir = arguments.workdir or Path(tempfile.mkdtemp(prefix="linkreg-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     report = Report(
