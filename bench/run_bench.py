@@ -506,10 +506,7 @@ def floors(measurements: list[Measurement]) -> dict[tuple[int, str, str, int], M
 def ratio(measurement: Measurement, floor_by_step: dict[tuple[int, str, str, int], Measurement]
           ) -> float | None:  # fmt: skip
     """A linkreg run's time over the floor of the same repetition (measured beside it)."""
-    if measurement.kind != "linkreg":
-        return None
-    key = (measurement.links, measurement.file_format, measurement.step, measurement.repeat)
-    floor = floor_by_step.get(key)
+    floor = _paired_floor(measurement, floor_by_step)
     return measurement.seconds / floor.seconds if floor and floor.seconds else None
 
 
@@ -518,14 +515,23 @@ def least_ratio(
 ) -> float | None:
     """The ratio a linkreg run would have had if its batch had taken as long as the floor's
     own work (the floor less its process start): what its process start and end alone cost."""
-    if measurement.kind != "linkreg" or measurement.batch_seconds is None:
-        return None
-    key = (measurement.links, measurement.file_format, measurement.step, measurement.repeat)
-    floor = floor_by_step.get(key)
+    floor = _paired_floor(measurement, floor_by_step)
     if floor is None or floor.start_seconds is None or not floor.seconds:
+        return None
+    if measurement.batch_seconds is None:
         return None
     outside = measurement.seconds - measurement.batch_seconds
     return (outside + max(floor.seconds - floor.start_seconds, 0.0)) / floor.seconds
+
+
+def _paired_floor(
+    measurement: Measurement, floor_by_step: dict[tuple[int, str, str, int], Measurement]
+) -> Measurement | None:
+    """The floor of a linkreg run's size, format, step and repetition; None for a floor."""
+    if measurement.kind != "linkreg":
+        return None
+    key = (measurement.links, measurement.file_format, measurement.step, measurement.repeat)
+    return floor_by_step.get(key)
 
 
 @dataclass(frozen=True)
