@@ -68,9 +68,7 @@ def _window(query: AuditQuery, column: str) -> tuple[str, dict[str, object]]:
 
 
 def _changes(connection: duckdb.DuckDBPyConnection, query: AuditQuery) -> pl.DataFrame:
-    who, parameters = _who(
-        query, insz=insz_text("insz"), country="country", key="foreign_key"
-    )
+    who, parameters = _who(query, insz=insz_text("insz"), country="country", key="foreign_key")
     started, window = _window(query, "recorded_from")
     ended, _ = _window(query, "recorded_to")
     reported_window, _ = _window(query, '"at"')

@@ -186,9 +186,7 @@ def result_writer(
     )
     if file_format == "parquet":
         return _ParquetWriter(path, schema)
-    return _CsvWriter(
-        path, schema, delimiter=delimiter or ",", compressed=file_format == "csv.gz"
-    )
+    return _CsvWriter(path, schema, delimiter=delimiter or ",", compressed=file_format == "csv.gz")
 
 
 class AnswerCounts:
@@ -391,8 +389,11 @@ class ConsultationWriter(_ParquetWriter):
         found = pl.col("status") == Status.FOUND.value
         nothing = pl.lit(None, pl.String)
         if self._constants["operation"] == "lookup-insz":
-            asked = [pl.coalesce("replaced_insz", "insz").alias("insz"),
-                     pl.col("asked_country").alias("country"), nothing.alias("foreign_key")]
+            asked = [
+                pl.coalesce("replaced_insz", "insz").alias("insz"),
+                pl.col("asked_country").alias("country"),
+                nothing.alias("foreign_key"),
+            ]
             # A link found has the INSZ asked, unless that INSZ was replaced: only then is the
             # INSZ found written.
             answered = found & pl.col("replaced_insz").is_not_null()

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 def load_rules(settings: Settings, *, today: dt.date) -> Rules:
     """The catalogue and aliases as they are now on disk: a data change takes effect next run."""
     from pipeline.validation import Rules

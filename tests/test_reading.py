@@ -340,9 +340,7 @@ def test_windows_1252_in_a_late_row(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("after", "valid"), [(b"\xa9b\n", True), (b"bc\n", False), (b"", False)]
-)
+@pytest.mark.parametrize(("after", "valid"), [(b"\xa9b\n", True), (b"bc\n", False), (b"", False)])
 def test_a_character_cut_between_blocks(after: bytes, valid: bool) -> None:
     """A block of plain ASCII after one that ends inside a UTF-8 character is still checked."""
     stream = io.BytesIO(b"a;b\n" + b"a" * 5 + b"\xc3" + after)  # \xc3\xa9 is an e-acute

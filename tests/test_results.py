@@ -72,10 +72,14 @@ def test_an_answer_in_request_order_is_copied_in_that_order(connection, tmp_path
     assert result.equals(expected_rows)
     assert text == expected_text, "the same bytes: quoting, delimiter, empty for null"
     rejected = ROWS // 997
-    assert counts.as_dict() == expected.as_dict() == {
-        "status": {"CREATED": ROWS - rejected, "REJECTED": rejected},
-        "reason": {"INVALID_INSZ": rejected},
-    }
+    assert (
+        counts.as_dict()
+        == expected.as_dict()
+        == {
+            "status": {"CREATED": ROWS - rejected, "REJECTED": rejected},
+            "reason": {"INVALID_INSZ": rejected},
+        }
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([copied.name, ranged.name])
 
 

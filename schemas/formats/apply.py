@@ -61,20 +61,25 @@ def route(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.Series:
     """
     rules = catalogue.rules
     default = pl.lit(_index(rules, DEFAULT_RULE), pl.UInt16)
-    hashed = frame.lazy().select(
-        pl.col("country").hash(_SEED).alias(_HASH_COUNTRY),
-        pl.col("key_type").hash(_SEED + 1).alias(_HASH_KEY_TYPE),
-        pl.col("key_type").is_null().alias(_UNTYPED),
-        "foreign_key",
-    ).with_columns((pl.col(_HASH_COUNTRY) ^ pl.col(_HASH_KEY_TYPE)).alias(_HASH_PAIR))
+    hashed = (
+        frame.lazy()
+        .select(
+            pl.col("country").hash(_SEED).alias(_HASH_COUNTRY),
+            pl.col("key_type").hash(_SEED + 1).alias(_HASH_KEY_TYPE),
+            pl.col("key_type").is_null().alias(_UNTYPED),
+            "foreign_key",
+        )
+        .with_columns((pl.col(_HASH_COUNTRY) ^ pl.col(_HASH_KEY_TYPE)).alias(_HASH_PAIR))
+    )
     tables = _lookup_tables(rules)
     hashed = hashed.with_columns(  # materialised: a gather by a plain column is much faster
         (pl.col(column) % len(bucket_hash)).alias(f"{_BUCKET}{number}")
         for number, (column, bucket_hash, _) in enumerate(tables)
     )
     candidates = [
-        pl.when(pl.lit(bucket_hash).gather(pl.col(f"{_BUCKET}{number}")) == pl.col(column))
-        .then(pl.lit(bucket_rule).gather(pl.col(f"{_BUCKET}{number}")))
+        pl.when(pl.lit(bucket_hash).gather(pl.col(f"{_BUCKET}{number}")) == pl.col(column)).then(
+            pl.lit(bucket_rule).gather(pl.col(f"{_BUCKET}{number}"))
+        )
         for number, (column, bucket_hash, bucket_rule) in enumerate(tables)
     ]
     code = pl.coalesce(*candidates, default) if candidates else default

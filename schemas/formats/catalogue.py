@@ -81,9 +81,7 @@ class Catalogue:
             for rule in self.rules
             for key_type in rule.key_types
         ]  # fmt: skip
-        return pl.DataFrame(
-            rows, schema=dict.fromkeys(RULE_COLUMNS, pl.String), orient="row"
-        )
+        return pl.DataFrame(rows, schema=dict.fromkeys(RULE_COLUMNS, pl.String), orient="row")
 
 
 def format_message(rule_id: str, version: str) -> str:

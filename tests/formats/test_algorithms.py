@@ -77,9 +77,7 @@ def typo(key: str, how: int, position: int, character: str) -> str:
 
 
 typos = st.lists(
-    st.tuples(
-        st.integers(0, 999), st.integers(0, 3), st.integers(0, 20), st.sampled_from(TYPED)
-    ),
+    st.tuples(st.integers(0, 999), st.integers(0, 3), st.integers(0, 20), st.sampled_from(TYPED)),
     min_size=BATCH,
     max_size=BATCH,
 )
@@ -148,7 +146,9 @@ def test_luxembourg_matricule_worked_examples():
     Luxembourg tax authority publishes (OECD TIN sheet): born 1 December 1893, serial 057,
     Luhn 3, Verhoeff 2."""
     assert check("luhn_verhoeff", ["1893120105732"]) == [True]
-    assert check("luhn_verhoeff", ["1893120105733", "1893120105722", "1893121005732"]) == [False] * 3
+    assert (
+        check("luhn_verhoeff", ["1893120105733", "1893120105722", "1893121005732"]) == [False] * 3
+    )
     # An unknown month and day are written 00 (art. 1, last paragraph).
     assert check("luhn_verhoeff", ["1960000012367", "1983081246785"]) == [True, True]
     assert check("luhn_verhoeff", ["1983131246785"]) == [False]  # month 13

@@ -191,7 +191,9 @@ def test_rows_keep_their_order_and_other_columns():
         pl.concat(parts)
         .sample(fraction=1.0, shuffle=True, seed=11)
         .with_row_index("row")
-        .with_columns(pl.format("ref-{}", "row").alias("ref"), pl.col("foreign_key").str.to_lowercase())
+        .with_columns(
+            pl.format("ref-{}", "row").alias("ref"), pl.col("foreign_key").str.to_lowercase()
+        )
         .select("ref", "country", "row", "foreign_key", "key_type")
     )
     result = apply_key_formats(frame, catalogue=CATALOGUE)
@@ -204,8 +206,12 @@ def test_rows_keep_their_order_and_other_columns():
     # Each rule's rows, checked apart from the others, give the same answers as in the mix.
     for rule_id in set(wanted):
         mine = result.filter(pl.col("key_rule") == rule_id)
-        apart = apply_key_formats(frame.filter(pl.col("row").is_in(mine["row"].implode())), catalogue=CATALOGUE)
-        assert apart.select("foreign_key", "key_format_ok").equals(mine.select("foreign_key", "key_format_ok"))
+        apart = apply_key_formats(
+            frame.filter(pl.col("row").is_in(mine["row"].implode())), catalogue=CATALOGUE
+        )
+        assert apart.select("foreign_key", "key_format_ok").equals(
+            mine.select("foreign_key", "key_format_ok")
+        )
     # The keys were sent in lower case: upper-cased back and valid, except eIDAS, which keeps
     # the case it is sent in (and nl/be/... is no eIDAS identifier).
     assert not result.filter(pl.col("key_rule") == "EIDAS")["key_format_ok"].any()
@@ -241,7 +247,14 @@ def test_keys_without_a_key_type_get_the_answers_they_get_alone():
         for rule in own_rules
     ]  # fmt: skip
     frame = (
-        pl.concat([*parts, pl.DataFrame({"country": ["NL", "DE", "GB"], "foreign_key": ["x1", "", "P1234567"]})])
+        pl.concat(
+            [
+                *parts,
+                pl.DataFrame(
+                    {"country": ["NL", "DE", "GB"], "foreign_key": ["x1", "", "P1234567"]}
+                ),
+            ]
+        )
         .with_columns(
             pl.when(pl.int_range(pl.len()) % 3 == 0)
             .then(pl.col("foreign_key").str.replace(r"^(.{3})", "$1 ."))

@@ -64,7 +64,10 @@ def test_rules_frame_has_a_row_per_rule_and_key_type():
     assert frame.filter(pl.col("rule_id") == "NL-BSN")["key_type"].to_list() == [
         "NATIONAL_NUMBER", "TAX_NUMBER", "SOCIAL_SECURITY",
     ]  # fmt: skip
-    assert frame.filter(pl.col("rule_id") == "DEFAULT").select("country", "key_type").row(0) == ("*", "*")
+    assert frame.filter(pl.col("rule_id") == "DEFAULT").select("country", "key_type").row(0) == (
+        "*",
+        "*",
+    )
     assert set(frame["rule_id"]) == set(RULE_IDS)
 
 
@@ -80,7 +83,10 @@ def test_rule_for_follows_the_precedence():
 def test_messages():
     assert format_message("NL-BSN", "2026.11.1") == "key breaks rule NL-BSN (catalogue 2026.11.1)"
     frame = pl.DataFrame({"rule": ["NL-BSN", "DEFAULT"]})
-    expected = ["key breaks rule NL-BSN (catalogue 9.9.9)", "key breaks rule DEFAULT (catalogue 9.9.9)"]
+    expected = [
+        "key breaks rule NL-BSN (catalogue 9.9.9)",
+        "key breaks rule DEFAULT (catalogue 9.9.9)",
+    ]
     assert frame.select(format_message_expr(pl.col("rule"), "9.9.9"))["rule"].to_list() == expected
     catalogue = load_catalogue()
     messages = frame.select(catalogue.message_expr(pl.col("rule")))["rule"].to_list()
@@ -89,14 +95,24 @@ def test_messages():
 
 def test_a_new_rule_takes_effect_at_the_next_load(copies):
     formats, key_types = copies
-    rows = pl.DataFrame({"country": "AT", "key_type": "SOCIAL_SECURITY", "foreign_key": ["1237 010180"]})
-    before = apply_key_formats(rows, catalogue=load_catalogue(formats_path=formats, key_types_path=key_types))
+    rows = pl.DataFrame(
+        {"country": "AT", "key_type": "SOCIAL_SECURITY", "foreign_key": ["1237 010180"]}
+    )
+    before = apply_key_formats(
+        rows, catalogue=load_catalogue(formats_path=formats, key_types_path=key_types)
+    )
     assert before.row(0, named=True)["key_rule"] == "DEFAULT"
 
     append(formats, 'AT-SVNR,AT,SOCIAL_SECURITY,[0-9]{10},,trim remove:space,"Austrian social '
            'security number: 10 digits",1237010180')  # fmt: skip
-    after = apply_key_formats(rows, catalogue=load_catalogue(formats_path=formats, key_types_path=key_types))
-    assert after.select("foreign_key", "key_rule", "key_format_ok").row(0) == ("1237010180", "AT-SVNR", True)
+    after = apply_key_formats(
+        rows, catalogue=load_catalogue(formats_path=formats, key_types_path=key_types)
+    )
+    assert after.select("foreign_key", "key_rule", "key_format_ok").row(0) == (
+        "1237010180",
+        "AT-SVNR",
+        True,
+    )
     assert "AT-SVNR" not in [rule.rule_id for rule in load_catalogue().rules]  # the packaged file
 
 
@@ -109,7 +125,9 @@ def test_a_new_key_type_takes_effect_at_the_next_load(copies):
     append(key_types, "RESIDENCE_PERMIT,many,a residence permit number")
     catalogue = load_catalogue(formats_path=formats, key_types_path=key_types)
     assert "RESIDENCE_PERMIT" in catalogue.key_types
-    rows = pl.DataFrame({"country": "CH", "key_type": "RESIDENCE_PERMIT", "foreign_key": ["c12345678", "12345678"]})
+    rows = pl.DataFrame(
+        {"country": "CH", "key_type": "RESIDENCE_PERMIT", "foreign_key": ["c12345678", "12345678"]}
+    )
     checked = apply_key_formats(rows, catalogue=catalogue)
     assert checked.select("foreign_key", "key_rule", "key_format_ok").rows() == [
         ("C12345678", "CH-PERMIT", True), ("12345678", "CH-PERMIT", False),

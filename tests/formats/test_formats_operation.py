@@ -16,9 +16,14 @@ def test_formats_operation_answers_the_catalogue(root, drop, run):
     everything = pl.read_csv(root / "outbox/RVA/formats/all.result.csv", infer_schema=False)
     assert everything.height == catalogue.rules_frame().height
     assert set(everything["catalogue_version"]) == {catalogue.version}
-    some = pl.read_csv(root / "outbox/RVA/formats/some.result.csv", separator=";", infer_schema=False)
+    some = pl.read_csv(
+        root / "outbox/RVA/formats/some.result.csv", separator=";", infer_schema=False
+    )
     assert {"NL-BSN", "DEFAULT", "EIDAS"} <= set(some.filter(pl.col("row") == "1")["rule_id"])
-    assert some.filter(pl.col("row") == "2").select("status", "reason").row(0) == ("REJECTED", "INVALID_COUNTRY")
+    assert some.filter(pl.col("row") == "2").select("status", "reason").row(0) == (
+        "REJECTED",
+        "INVALID_COUNTRY",
+    )
 
 
 @pytest.mark.parametrize(
@@ -35,4 +40,6 @@ def test_formats_operation_answers_the_catalogue(root, drop, run):
 )
 def test_worked_examples(country, key_type, key, valid):
     frame = pl.DataFrame({"country": [country], "key_type": [key_type], "foreign_key": [key]})
-    assert apply_key_formats(frame, catalogue=load_catalogue())["key_format_ok"].to_list() == [valid]
+    assert apply_key_formats(frame, catalogue=load_catalogue())["key_format_ok"].to_list() == [
+        valid
+    ]
