@@ -17,7 +17,7 @@ _CHANGED = "__key_changed"  # the normalised key, where it differs from the key 
 _SEED = 20261129
 _HASH_COUNTRY, _HASH_KEY_TYPE, _HASH_PAIR = "__hash_country", "__hash_key_type", "__hash_pair"
 _UNTYPED, _BUCKET = "__untyped", "__bucket_"
-_NO_ANSWERS = pl.DataFrame(schema={_ROW: pl.UInt32, KEY_FORMAT_OK: pl.Boolean, _CHANGED: pl.String})
+_UNTYPED_BUCKET = "__untyped_bucket"
 
 
 def apply_key_formats(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.DataFrame:
@@ -43,16 +43,8 @@ def apply_key_formats(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.DataFr
     rules = catalogue.rules
     codes = route(frame, catalogue=catalogue)
     keys = frame.select("country", "foreign_key")
-    # Rows that find their rule by trying their country's rules are answered on the way.
-    found = _untyped_by_country(frame, codes, rules)
-    codes.scatter(found[_ROW], found[KEY_RULE])
-    present = codes.unique().sort().to_list()
-    if len(present) <= 1 and not found.height:
-        only = rules[present[0]] if present else catalogue.rule(DEFAULT_RULE)
-        checked = only.evaluate(keys.lazy()).collect()
-        key, valid = checked["foreign_key"], checked[KEY_FORMAT_OK]
-    else:
-        key, valid = _evaluate_by_rule(keys, codes, rules, answered=found)
+    key, valid = _evaluate_by_rule(keys, codes, rules)
+    _try_next_rules(frame["key_type"].is_null(), keys, codes, key, valid, rules=rules)
     rule_ids = pl.Series(KEY_RULE, [rule.rule_id for rule in rules], dtype=pl.String)
     return frame.with_columns(key, rule_ids.gather(codes), valid)
 
@@ -65,6 +57,9 @@ def route(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.Series:
     gives a candidate rule, and the full 64-bit hashes are compared, so that a pair which the
     catalogue does not name never takes another's rule (it would take a 64-bit collision).
     Comparing strings row by row, or a general join, costs several times more.
+
+    A key without a key type gets the first rule of its country (``_try_next_rules`` takes
+    it on if that rule refuses it), an eIDAS-shaped one the EIDAS rule.
     """
     rules = catalogue.rules
     default = pl.lit(_index(rules, DEFAULT_RULE), pl.UInt16)
@@ -90,7 +85,23 @@ def route(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.Series:
         for number, (column, bucket_hash, bucket_rule) in enumerate(tables)
     ]
     code = pl.coalesce(*candidates, default) if candidates else default
-    code = pl.when(pl.col(_UNTYPED)).then(default).otherwise(code)
+    untyped_code: pl.Expr = default
+    first_rules = _first_rules_by_country(rules)
+    if first_rules is not None and frame["key_type"].null_count():
+        bucket_hash, bucket_rule = first_rules
+        hashed = hashed.with_columns(
+            (pl.col(_HASH_COUNTRY) % len(bucket_hash)).alias(_UNTYPED_BUCKET)
+        )
+        bucket = pl.col(_UNTYPED_BUCKET)
+        untyped_code = (
+            pl.when(
+                pl.col("foreign_key").is_not_null()
+                & (pl.lit(bucket_hash).gather(bucket) == pl.col(_HASH_COUNTRY))
+            )
+            .then(pl.lit(bucket_rule).gather(bucket))
+            .otherwise(default)
+        )
+    code = pl.when(pl.col(_UNTYPED)).then(untyped_code).otherwise(code)
     eidas = [number for number, rule in enumerate(rules) if rule.rule_id == EIDAS_RULE]
     if eidas and frame["key_type"].null_count():
         shaped = pl.col(_UNTYPED) & pl.col("foreign_key").str.contains(EIDAS_SHAPE)
@@ -98,55 +109,59 @@ def route(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.Series:
     return hashed.select(code.alias(KEY_RULE)).collect().to_series()
 
 
-def _untyped_by_country(
-    frame: pl.DataFrame, codes: pl.Series, rules: tuple[Rule, ...]
-) -> pl.DataFrame:
-    """Rows without a key type that the routing left to DEFAULT: each takes the first rule of
-    its country (in catalogue order) that its key satisfies, tried over those rows only.
+def _try_next_rules(
+    untyped: pl.Series,
+    keys: pl.DataFrame,
+    codes: pl.Series,
+    key: pl.Series,
+    valid: pl.Series,
+    *,
+    rules: tuple[Rule, ...],
+) -> None:
+    """Keys without a key type that their country's rule refused (``route`` gave them its
+    first) try the country's next rule, in catalogue order, then DEFAULT: each round over the
+    refused rows only, from the key as sent. ``codes``, ``key`` and ``valid`` are updated in
+    place."""
+    following = _following_rules(rules)
+    waiting = untyped & ~valid.fill_null(True) & (following.gather(codes) != codes)
+    rows = waiting.arg_true()
+    while rows.len():
+        tried = following.gather(codes.gather(rows))
+        codes.scatter(rows, tried)
+        tried_key, tried_valid = _evaluate_by_rule(keys[rows], tried, rules)
+        key.scatter(rows, tried_key)
+        valid.scatter(rows, tried_valid)
+        refused = ~tried_valid.fill_null(True) & (following.gather(tried) != tried)
+        rows = rows.filter(refused)
 
-    The rows that found a rule, with their answers under it (``_answers``) and its index in
-    ``rules`` (``key_rule``).
-    """
-    default = _index(rules, DEFAULT_RULE)
-    by_country: dict[str, list[int]] = {}
+
+def _first_rules_by_country(rules: tuple[Rule, ...]) -> tuple[pl.Series, pl.Series] | None:
+    """(bucket hashes, bucket rules) of the first rule of each country that has rules, in
+    catalogue order: the rule a key without a key type tries first (``_buckets``)."""
+    first: dict[str, int] = {}
     for number, rule in enumerate(rules):
         if rule.country != ANY:
-            by_country.setdefault(rule.country, []).append(number)
-    found: list[pl.DataFrame] = [_NO_ANSWERS.with_columns(pl.lit(0, pl.UInt16).alias(KEY_RULE))]
-    if not by_country or not frame["key_type"].null_count():
-        return found[0]
-    open_rows = (
-        frame.select("country", "foreign_key")
-        .with_columns(codes)
-        .with_row_index(_ROW)
-        .filter(
-            frame["key_type"].is_null()
-            & (pl.col(KEY_RULE) == default)
-            & pl.col("country").is_in(list(by_country))
-        )
-    )
-    # Each country's rows apart; the first rules of all countries in one query, then the
-    # second rules over the rows still open, and so on.
-    waiting = {
-        country: rows
-        for (country,), rows in open_rows.partition_by("country", as_dict=True).items()
-    }
-    for attempt in range(max(map(len, by_country.values()))):
-        tried = [
-            (country, by_country[country][attempt])
-            for country in waiting
-            if attempt < len(by_country[country])
-        ]
-        answers = pl.collect_all(
-            _answers(rules[number], waiting[country].lazy()) for country, number in tried
-        )
-        for (country, number), answered in zip(tried, answers, strict=True):
-            valid = answered[KEY_FORMAT_OK].fill_null(False)
-            found.append(
-                answered.filter(valid).with_columns(pl.lit(number, pl.UInt16).alias(KEY_RULE))
-            )
-            waiting[country] = waiting[country].filter(~valid)
-    return pl.concat(found)
+            first.setdefault(rule.country, number)
+    if not first:
+        return None
+    return _buckets(_hashes(list(first)).to_list(), list(first.values()))
+
+
+def _following_rules(rules: tuple[Rule, ...]) -> pl.Series:
+    """Per rule, the rule that a key without a key type tries after it: its country's next
+    rule in catalogue order, else DEFAULT; a rule of no country (DEFAULT, EIDAS, a rule for a
+    key type in every country) is followed by itself (nothing more to try)."""
+    default = _index(rules, DEFAULT_RULE)
+    following = list(range(len(rules)))
+    last: dict[str, int] = {}
+    for number, rule in enumerate(rules):
+        if rule.country == ANY:
+            continue
+        if rule.country in last:
+            following[last[rule.country]] = number
+        last[rule.country] = number
+        following[number] = default
+    return pl.Series(KEY_RULE, following, dtype=pl.UInt16)
 
 
 def _lookup_tables(rules: tuple[Rule, ...]) -> list[tuple[str, pl.Series, pl.Series]]:
@@ -200,21 +215,19 @@ def _index(rules: tuple[Rule, ...], rule_id: str) -> int:
 
 
 def _evaluate_by_rule(
-    keys: pl.DataFrame,
-    codes: pl.Series,
-    rules: tuple[Rule, ...],
-    *,
-    answered: pl.DataFrame,
+    keys: pl.DataFrame, codes: pl.Series, rules: tuple[Rule, ...]
 ) -> tuple[pl.Series, pl.Series]:
     """Every rule over its own rows (a filter each, all in one query that runs them in
-    parallel), but for the rows ``answered`` already; the verdicts are scattered back onto
-    their rows, and so are the keys that the normalisation changed (most keys arrive
-    normalised already)."""
-    done = pl.repeat(False, keys.height, eager=True).scatter(answered[_ROW], True)
-    indexed = keys.lazy().with_columns(codes).with_row_index(_ROW).filter(~done)
-    todo = codes.filter(~done).unique().sort().to_list()
-    parts = [_answers(rules[code], indexed.filter(pl.col(KEY_RULE) == code)) for code in todo]
-    answers = pl.concat([*parts, answered.drop(KEY_RULE).lazy()]).collect()
+    parallel); the verdicts are scattered back onto their rows, and so are the keys that the
+    normalisation changed (most keys arrive normalised already). A single rule runs over the
+    whole frame."""
+    present = codes.unique().to_list()
+    if len(present) == 1:
+        checked = rules[present[0]].evaluate(keys.lazy()).collect()
+        return checked["foreign_key"], checked[KEY_FORMAT_OK]
+    indexed = keys.lazy().with_columns(codes).with_row_index(_ROW)
+    parts = [_answers(rules[code], indexed.filter(pl.col(KEY_RULE) == code)) for code in present]
+    answers = pl.concat(parts).collect()
     valid = pl.repeat(None, keys.height, dtype=pl.Boolean, eager=True).alias(KEY_FORMAT_OK)
     valid.scatter(answers[_ROW], answers[KEY_FORMAT_OK])
     changed = answers.filter(pl.col(_CHANGED).is_not_null())
