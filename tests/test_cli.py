@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
 import sys
 
 import polars as pl
@@ -176,26 +177,32 @@ def test_tables_are_drawn_on_a_terminal_and_plain_text_elsewhere(monkeypatch):
     assert plain == "files\ninstitution\tref\nKSZ\ta ref with a tab\nRVA\t\n"
 
 
-def test_a_pass_over_an_empty_inbox_loads_no_frames_library(root):
-    """cron may run `process` every minute: with nothing to answer it imports neither polars,
-    pandera, pyarrow nor rich (a third of such a pass's time)."""
-    import subprocess
-
+def _pass_in_a_new_process(root, then: str) -> subprocess.CompletedProcess[str]:
+    """``linkreg process`` over ``root`` in a Python process of its own (what it imports, and
+    how, is the process's), then ``then`` printed there."""
     script = (
-        "import sys\n"
+        "import gc, sys\n"
         "from pipeline.cli import main\n"
         "try:\n"
         "    main(['process', '--root', sys.argv[1], '--settle', '0'])\n"
         "except SystemExit as done:\n"
         "    assert not done.code, done.code\n"
-        "print(sorted({'polars', 'pandera', 'pyarrow', 'rich'} & set(sys.modules)))\n"
+        f"print({then})\n"
     )
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", script, str(root)],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
+    )
+
+
+def test_a_pass_over_an_empty_inbox_loads_no_frames_library(root):
+    """cron may run `process` every minute: with nothing to answer it imports neither polars,
+    pandera, pyarrow nor rich (a third of such a pass's time)."""
+    done = _pass_in_a_new_process(
+        root, "sorted({'polars', 'pandera', 'pyarrow', 'rich'} & set(sys.modules))"
     )
     assert "nothing to process" in done.stderr
     assert done.stdout.strip() == "[]"
@@ -205,24 +212,9 @@ def test_a_pass_imports_the_processor_without_collecting_and_collects_after(root
     """The processor's modules are imported with the cyclic garbage collector off and frozen
     after (some 35 ms of a process's start); the collector is on again for the batch and for
     the weeks a watch runs."""
-    import subprocess
-
     drop("KSZ", "lookup-insz", "night.csv", f"insz\n{INSZ_1990}\n")
-    script = (
-        "import gc, sys\n"
-        "from pipeline.cli import main\n"
-        "try:\n"
-        "    main(['process', '--root', sys.argv[1], '--settle', '0'])\n"
-        "except SystemExit as done:\n"
-        "    assert not done.code, done.code\n"
-        "print('pandera' in sys.modules, gc.isenabled(), gc.get_freeze_count() > 10_000)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(root)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    done = _pass_in_a_new_process(
+        root, "'pandera' in sys.modules, gc.isenabled(), gc.get_freeze_count() > 10_000"
     )
     assert done.stdout.split()[-3:] == ["True", "True", "True"]
 
