@@ -44,7 +44,8 @@ def apply_key_formats(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.DataFr
     codes = route(frame, catalogue=catalogue)
     keys = frame.select("country", "foreign_key")
     key, valid = _evaluate_by_rule(keys, codes, rules)
-    _try_next_rules(frame["key_type"].is_null(), keys, codes, key, valid, rules=rules)
+    untyped = frame["key_type"].is_null()
+    _try_next_rules(keys, untyped=untyped, codes=codes, key=key, valid=valid, rules=rules)
     rule_ids = pl.Series(KEY_RULE, [rule.rule_id for rule in rules], dtype=pl.String)
     return frame.with_columns(key, rule_ids.gather(codes), valid)
 
@@ -110,12 +111,12 @@ def route(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.Series:
 
 
 def _try_next_rules(
-    untyped: pl.Series,
     keys: pl.DataFrame,
+    *,
+    untyped: pl.Series,
     codes: pl.Series,
     key: pl.Series,
     valid: pl.Series,
-    *,
     rules: tuple[Rule, ...],
 ) -> None:
     """Keys without a key type that their country's rule refused (``route`` gave them its
