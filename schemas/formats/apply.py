@@ -86,9 +86,10 @@ def route(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.Series:
         for number, (column, bucket_hash, bucket_rule) in enumerate(tables)
     ]
     code = pl.coalesce(*candidates, default) if candidates else default
+    any_untyped = frame["key_type"].null_count() > 0
     untyped_code: pl.Expr = default
     first_rules = _first_rules_by_country(rules)
-    if first_rules is not None and frame["key_type"].null_count():
+    if first_rules is not None and any_untyped:
         bucket_hash, bucket_rule = first_rules
         hashed = hashed.with_columns(
             (pl.col(_HASH_COUNTRY) % len(bucket_hash)).alias(_UNTYPED_BUCKET)
@@ -104,7 +105,7 @@ def route(frame: pl.DataFrame, *, catalogue: Catalogue) -> pl.Series:
         )
     code = pl.when(pl.col(_UNTYPED)).then(untyped_code).otherwise(code)
     eidas = [number for number, rule in enumerate(rules) if rule.rule_id == EIDAS_RULE]
-    if eidas and frame["key_type"].null_count():
+    if eidas and any_untyped:
         shaped = pl.col(_UNTYPED) & pl.col("foreign_key").str.contains(EIDAS_SHAPE)
         code = pl.when(shaped).then(pl.lit(eidas[0], pl.UInt16)).otherwise(code)
     return hashed.select(code.alias(KEY_RULE)).collect().to_series()
