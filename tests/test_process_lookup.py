@@ -486,3 +486,23 @@ def test_a_duckdb_that_hands_plain_strings_gives_the_same_answers(loaded, drop, 
     audits = [pl.read_parquet(path) for path in sorted((loaded / "audit").rglob("*.parquet"))]
     assert len(audits) == 2
     assert audits[0].drop("batch_id", "at").equals(audits[1].drop("batch_id", "at"))
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        [dt.date(2016, 1, 1), None, dt.date(2010, 1, 1), dt.date(2016, 1, 1)],
+        [dt.date(1969, 12, 31), dt.date(1900, 1, 1), None],  # before 1970: negative days
+        [dt.date(1, 1, 1), dt.date(2016, 1, 1), None, dt.date(9999, 12, 31)],  # far apart
+        [None, None],
+        [],
+    ],
+)
+def test_the_dates_of_the_links_found_are_answered_as_iso_text(dates):
+    """Formatted once per day of their span, or once per distinct date when they are far
+    apart: either way each row has its own date's text."""
+    from pipeline.operations.lookups import _as_text
+
+    column = pl.Series("link_valid_from", dates, dtype=pl.Date)
+    assert _as_text(column).to_list() == column.cast(pl.String).to_list()
+    assert _as_text(column).name == "link_valid_from"
