@@ -5,19 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import duckdb
-import polars as pl
-import pyarrow as pa
 
-from pipeline import __version__, ledger, read_ahead, result_of, utc_now, wait_for_all
+from pipeline import __version__, ledger, result_of, utc_now
+from pipeline.chunks import (
+    Answered,
+    Consultation,
+    OnChunk,
+    Stages,
+    answer_lookup,
+    chunk_rows,
+    stage_request,
+)
 from pipeline.config import Settings
 from pipeline.contract import FileReason, FileRejected, Operation, ReceiptStatus
 from pipeline.files import file_digest, is_dry_run, move_atomic, split_name, write_atomic
@@ -27,71 +31,19 @@ from pipeline.operations.answer import (
     apply_changes,
     drop_work_tables,
     result_columns,
-    stage_rows,
-    start_request,
 )
-from pipeline.operations.lookups import (
-    LOOKUPS,
-    MOST_FOUND_PER_ROW,
-    answer_pieces,
-    found_by_piece,
-)
-from pipeline.reading import RequestFile, iter_chunks, open_request
+from pipeline.operations.lookups import LOOKUPS
+from pipeline.reading import RequestFile, open_request
 from pipeline.receipts import Receipt
-from pipeline.results import (
-    AnswerCounts,
-    ConsultationWriter,
-    result_writer,
-    write_result,
-)
+from pipeline.results import write_result
 from pipeline.store import store_version
-from pipeline.validation import STAGED_SCHEMA, Rules, validate_chunk
+from pipeline.validation import Rules
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 Clock = Callable[[], dt.datetime]
 # Called after each validated chunk: (batch id, file name, file size in bytes, rows so far).
 ProgressHook = Callable[[str, str, int, int], None]
-
-# Rows validated (and, for a lookup, answered) at a time: memory depends on it, not on the file.
-CHUNK_ROWS = 500_000
-# And the request's bytes a chunk holds at most, for files of wide rows (an eIDAS identifier
-# may have 256 characters): a chunk's text is held several times over on its way (read,
-# normalised, staged, answered, audited, with the next chunk read ahead), and polars keeps a
-# value of more than 12 bytes beside its 16-byte view. Key lookups against 20M links, in 1M-row
-# chunks, peaked at 1.5-1.7 GB with keys of about 10 characters, 1.84 GB with keys of 45 and
-# 2.7 GB with keys of 200 (and 36-character refs); at most 64 MiB a chunk, 1.57 and 1.31 GB.
-# The rows a chunk has come from the width of the file's first rows (``_chunk_rows``), and the
-# reader also cuts a chunk at that many bytes, should the rows widen further on.
-CHUNK_BYTES = 64 * 1024**2
-# A lookup's chunks are smaller while the store is small: the output of the last chunk is what
-# the batch waits for at its end (at 2M links, 250k-row chunks save 7 %). Each chunk's join
-# reads the links again (the columns of the links found come from every part of the table), so
-# a chunk has at least one row per so many links, and grows with the store: (links per chunk
-# row, most rows in a chunk as a multiple of CHUNK_ROWS). At 20M links, a 10M-row file:
-# - key lookup (its join scans the links' text keys): 19-23 s in 1M-row chunks (1.5-1.7 GB,
-#   with the next chunk read ahead), 24-25 s in 500k-row chunks (1.1 GB), as measured then;
-# - INSZ lookup: 14.2-14.3 s (Parquet) and 14.1 s (CSV) in 500k-row chunks, at 1.35-1.39 GB;
-#   in 1M-row chunks 12.6-12.7 s at 1.76-1.82 GB, and 12.0-13.1 s and 11.9 s at 1.67-1.75 GB
-#   with their answers made in pieces (``ANSWER_PIECE_ROWS``).
-LOOKUP_CHUNKS = {Operation.LOOKUP_INSZ: (20, 2), Operation.LOOKUP_KEY: (20, 2)}
-# The answers of a lookup chunk are made and written this many at a time (``answer_pieces``).
-# Pieces of half as many: 0.3 s and 0.1 GB less at 20M links, but 0.05-0.1 s more at 2M, where
-# a chunk's 300k answers then make two pieces.
-ANSWER_PIECE_ROWS = CHUNK_ROWS
-
-# A load of more rows is staged in a database file of its own (``STAGED_DATABASE``), which
-# DuckDB compresses, rather than in a temporary table, held uncompressed (130 bytes a row) and
-# spilled past the memory limit. Loads from Parquet, each way: 5M rows 8.0-8.3 s in a file
-# against 7.4-7.7 s in memory (peak 0.85 GB against 1.2 GB), 7M rows 11.1-11.3 s against
-# 11.0-11.3 s, 10M rows 15.4-16.0 s against 16.1-17.1 s, 20M rows 28-29 s against 31-33 s.
-# Only a load: the other mutations mark their repeated rows in the staged request, in the
-# transaction that changes the links, and a transaction writes to one database file only.
-STAGED_IN_MEMORY_ROWS = 6_000_000
-
-_EMPTY_FORMATS = {"row": pl.Int64(), "country": pl.String(), "key_type": pl.String()}
-
 
 # DuckDB errors that say the store itself cannot work: the processor stops (exit 1) and the
 # claimed file waits in work/ for the next pass. Any other error concerns the file alone.
@@ -192,7 +144,7 @@ class Processor:
             self._check_file(facts)
             request = open_request(claimed.input_path, operation=claimed.operation)
             if claimed.operation in LOOKUPS:
-                answered = self._answer_lookups(facts, request)
+                answered = self._answer_lookup(facts, request)
             else:
                 rows = self._stage(facts, request)
         except FileRejected as rejection:
@@ -257,155 +209,59 @@ class Processor:
             raise _Duplicate(first)
 
     def _stage(self, facts: _Facts, request: RequestFile) -> int:
-        """Validates chunk after chunk into the ``request`` table (temporary, in DuckDB's
-        memory, or, for a large file, in a database file of its own: ``start_request``);
-        returns the number of rows.
-
-        DuckDB stores a chunk in a thread while polars validates the next one, and a third
-        thread reads the one after (``read_ahead``): all work outside the GIL. Each chunk waits
-        for the previous one's insert (row order).
-        """
-        operation = facts.claimed.operation
-        empty = _EMPTY_FORMATS if operation is Operation.FORMATS else STAGED_SCHEMA
-        in_file = operation is Operation.CREATE and request.about_rows() > STAGED_IN_MEMORY_ROWS
-        work_dir = facts.claimed.work_dir
-        table = start_request(
-            self.connection, pl.Schema(empty), file=work_dir / "staged.duckdb" if in_file else None
-        )
-        rows = 0
-        stages = facts.stages
-
-        def stage(staged: pl.DataFrame) -> None:
-            with stages.timing("stage"):
-                stage_rows(self.connection, staged, table=table)
-
-        chunk_rows = _chunk_rows(request, CHUNK_ROWS)
-        chunks = read_ahead(
-            iter_chunks(
-                request, operation=operation, chunk_rows=chunk_rows, chunk_bytes=CHUNK_BYTES
-            )
-        )
-        with (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage") as stager,
-            closing(chunks),
-        ):
-            stored: list[Future[None]] = []
-            for chunk in stages.timed("read", chunks):
-                with stages.timing("validate"):
-                    if operation is Operation.FORMATS:
-                        staged = chunk.select(*empty)
-                    else:
-                        staged = validate_chunk(chunk, operation=operation, rules=self.rules)
-                rows += chunk.height
-                with stages.timing("stage wait"):
-                    wait_for_all(stored)
-                stored = [stager.submit(stage, staged)]
-                if self.progress is not None:
-                    claimed = facts.claimed
-                    self.progress(claimed.batch_id, claimed.file_name, facts.size, rows)
-            with stages.timing("stage wait"):
-                wait_for_all(stored)
-        return rows
-
-    def _answer_lookups(self, facts: _Facts, request: RequestFile) -> _Answered:
-        """Answers a lookup chunk after chunk: nothing is staged, the result and the audit are
-        appended as the chunks come, so memory depends on the chunk size only.
-
-        The main thread validates and joins a chunk (DuckDB finds its links) while a reader
-        thread reads the next (``read_ahead``); an output thread puts the answers of the chunk
-        before together, a piece at a time (``answer_pieces``), and writes them to the result,
-        and a second one to the audit. All of it runs outside the GIL, on both cores. Each chunk
-        waits for the previous one's output, so at most three are held at a time: one read,
-        one joined, one written.
-        """
+        """Validates the request into DuckDB chunk after chunk (``stage_request``)."""
         claimed = facts.claimed
-        operation = claimed.operation
-        work_dir = claimed.work_dir
-        answered = _Answered(result_name=f"{facts.output_base}.result.{facts.file_format}")
-        stages = facts.stages
-        chunk_rows = _chunk_rows(request, self._lookup_chunk_rows(operation))
-        chunks = read_ahead(
-            iter_chunks(
-                request, operation=operation, chunk_rows=chunk_rows, chunk_bytes=CHUNK_BYTES
-            )
+        return stage_request(
+            self.connection,
+            request,
+            operation=claimed.operation,
+            rules=self.rules,
+            work_dir=claimed.work_dir,
+            stages=facts.stages,
+            on_chunk=self._on_chunk(facts),
         )
 
-        def write_audit(answers: pl.DataFrame) -> None:
-            with stages.timing("audit"):
-                audit.write(answers)
+    def _answer_lookup(self, facts: _Facts, request: RequestFile) -> Answered:
+        """Answers a lookup chunk after chunk into its result and audit in the work folder
+        (``answer_lookup``)."""
+        claimed = facts.claimed
+        return answer_lookup(
+            self.connection,
+            request,
+            operation=claimed.operation,
+            rules=self.rules,
+            result_path=claimed.work_dir / "result" / facts.result_name,
+            file_format=facts.file_format,
+            audit_path=claimed.work_dir / "audit.parquet",
+            consultation=Consultation(
+                batch_id=claimed.batch_id, institution=claimed.institution, at=self.clock()
+            ),
+            stages=facts.stages,
+            on_chunk=self._on_chunk(facts),
+        )
 
-        def answer_and_write(rows: pl.DataFrame, links: pa.Table) -> None:
-            pieces = answer_pieces(rows, links, operation=operation, most=ANSWER_PIECE_ROWS)
-            for answers in stages.timed("assemble", pieces):
-                audited = [auditor.submit(write_audit, answers)]
-                with stages.timing("write"):
-                    result.write(answers)
-                    answered.counts.add(answers)
-                wait_for_all(audited)
+    def _on_chunk(self, facts: _Facts) -> OnChunk | None:
+        """The progress hook, for the chunks of this file."""
+        progress = self.progress
+        if progress is None:
+            return None
+        claimed = facts.claimed
+        return lambda rows: progress(claimed.batch_id, claimed.file_name, facts.size, rows)
 
-        with (
-            result_writer(
-                work_dir / "result" / answered.result_name,
-                file_format=facts.file_format,
-                delimiter=request.delimiter,
-            ) as result,
-            ConsultationWriter(
-                work_dir / "audit.parquet",
-                batch_id=claimed.batch_id,
-                institution=claimed.institution,
-                operation=operation.value,
-                at=self.clock(),
-            ) as audit,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="output") as output,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit") as auditor,
-            closing(chunks),
-        ):
-            written: list[Future[None]] = []
-            for chunk in stages.timed("read", chunks):
-                answered.rows += chunk.height
-                with stages.timing("validate"):
-                    staged = validate_chunk(chunk, operation=operation, rules=self.rules)
-                del chunk  # freed while the chunk before is still written: peak memory
-                found = found_by_piece(
-                    self.connection,
-                    staged,
-                    operation=operation,
-                    today=self.rules.reference_date,
-                    most=MOST_FOUND_PER_ROW * chunk_rows,
-                )
-                del staged  # each piece is held until it is written, and no longer
-                for piece, links in stages.timed("join", found):
-                    with stages.timing("output wait"):
-                        wait_for_all(written)
-                    written = [output.submit(answer_and_write, piece, links)]
-                    del piece, links
-                if self.progress is not None:
-                    self.progress(claimed.batch_id, claimed.file_name, facts.size, answered.rows)
-            with stages.timing("output wait"):
-                wait_for_all(written)
-        return answered
-
-    def _lookup_chunk_rows(self, operation: Operation) -> int:
-        """From half ``CHUNK_ROWS`` up, by the store's size (``LOOKUP_CHUNKS``)."""
-        links_per_row, most = LOOKUP_CHUNKS[operation]
-        [(links,)] = self.connection.execute("SELECT count(*) FROM links").fetchall()
-        return min(most * CHUNK_ROWS, max(CHUNK_ROWS // 2, links // links_per_row))
-
-    def _commit_lookups(self, facts: _Facts, answered: _Answered) -> FileReport:
+    def _commit_lookups(self, facts: _Facts, answered: Answered) -> FileReport:
         """A lookup changes nothing: its commit is the ledger entry alone."""
         receipt = self._receipt(
             facts,
             ReceiptStatus.ACCEPTED,
             rows=answered.rows,
             counts=answered.counts.as_dict(),
-            result=answered.result_name,
+            result=facts.result_name,
         )
-        return self._record_and_deliver(facts, receipt, answered.result_name)
+        return self._record_and_deliver(facts, receipt, facts.result_name)
 
     def _commit_answer(self, facts: _Facts, request: RequestFile, rows: int) -> FileReport:
         claimed = facts.claimed
-        work_dir = claimed.work_dir
-        result_name = f"{facts.output_base}.result.{facts.file_format}"
+        result_name = facts.result_name
         now = self.clock()
         connection = self.connection
         try:
@@ -418,12 +274,12 @@ class Processor:
                 with facts.stages.timing("write"):
                     counts = write_result(
                         connection,
-                        path=work_dir / "result" / result_name,
+                        path=claimed.work_dir / "result" / result_name,
                         file_format=facts.file_format,
                         delimiter=request.delimiter,
                         columns=result_columns(claimed.operation),
                         rows=None if claimed.operation is Operation.FORMATS else rows,
-                        range_rows=_chunk_rows(request, CHUNK_ROWS),
+                        range_rows=chunk_rows(request),
                         in_order=in_order,
                     )
                 changed = 0
@@ -585,45 +441,6 @@ class Processor:
         shutil.rmtree(work_dir)
 
 
-class Stages:
-    """Seconds a batch spent per stage (read, validate, join, ...), for its last log line.
-
-    Stages that run in a thread beside others (a lookup's assembly, write and audit, a
-    mutation's stage) overlap them: the seconds then add up to more than the batch took.
-    ``read`` is what the batch waited for the reader thread: the reading itself overlaps the
-    chunk before.
-    """
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def timing(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
-
-    def timed(self, stage: str, items: Iterable[T]) -> Iterator[T]:
-        """``items`` as they come, the time spent producing them counted to ``stage``; an item
-        handed out is not kept (the caller may free it: peak memory)."""
-        iterator = iter(items)
-
-        def take() -> T:
-            with self.timing(stage):
-                return next(iterator)
-
-        while True:
-            try:
-                yield take()
-            except StopIteration:
-                return
-
-    def __str__(self) -> str:
-        return ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in self.seconds.items())
-
-
 @dataclass(frozen=True)
 class _Facts:
     """What is known of a claimed file before it is answered."""
@@ -636,14 +453,9 @@ class _Facts:
     output_base: str
     stages: Stages = field(default_factory=Stages)
 
-
-@dataclass
-class _Answered:
-    """What the chunks of a lookup added up to: rows read and the receipt's counts."""
-
-    result_name: str
-    rows: int = 0
-    counts: AnswerCounts = field(default_factory=AnswerCounts)
+    @property
+    def result_name(self) -> str:
+        return f"{self.output_base}.result.{self.file_format}"
 
 
 class _Duplicate(Exception):
@@ -652,11 +464,6 @@ class _Duplicate(Exception):
     def __init__(self, first_batch_id: str) -> None:
         super().__init__(first_batch_id)
         self.first_batch_id = first_batch_id
-
-
-def _chunk_rows(request: RequestFile, rows: int) -> int:
-    """``rows``, or fewer for a file of wide rows: at most ``CHUNK_BYTES`` of it a chunk."""
-    return max(1, min(rows, CHUNK_BYTES // request.row_bytes))
 
 
 def _glob(text: str) -> str:

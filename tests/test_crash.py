@@ -377,7 +377,7 @@ def test_claimed_but_not_committed_is_processed_again_exactly_once(
 ):
     """Staged in memory or in a database file in the work folder (``STAGED_IN_MEMORY_ROWS``),
     which the killed attempt left half-written."""
-    monkeypatch.setattr("pipeline.processor.STAGED_IN_MEMORY_ROWS", most_in_memory)
+    monkeypatch.setattr("pipeline.chunks.STAGED_IN_MEMORY_ROWS", most_in_memory)
     path = drop("KSZ", "create", "links.csv", TWO_LINKS)
     claimed = claim(Drop(path, "KSZ", Operation.CREATE), settings, now=dt.datetime.now(dt.UTC))
     assert claimed is not None

@@ -84,12 +84,12 @@ def test_symlink_in_inbox_is_set_aside(root, drop, run, tmp_path):
 
 
 def test_an_unforeseen_error_refuses_the_file_and_the_next_goes_on(root, drop, run, monkeypatch):
-    import pipeline.processor
+    import pipeline.chunks
 
     def broken(*args, **kwargs):
         raise ValueError("a bug nobody foresaw")
 
-    monkeypatch.setattr(pipeline.processor, "validate_chunk", broken)
+    monkeypatch.setattr(pipeline.chunks, "validate_chunk", broken)
     drop("RVA", "lookup-insz", "a.csv", f"insz\n{INSZ_1990}\n")
     drop("RVA", "lookup-insz", "b.csv", "insz\n")
     reports = run()

@@ -43,9 +43,9 @@ def test_update_sets_the_period_and_keeps_the_previous_version(
     linked, drop, run, monkeypatch, chunk_rows
 ):
     """Staged, and its result written, a range of rows at a time, the answer is the same."""
-    from pipeline import processor
+    from pipeline import chunks
 
-    monkeypatch.setattr(processor, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", chunk_rows)
     drop(
         "RVA",
         "update",
@@ -121,7 +121,7 @@ def test_a_file_leaves_no_temporary_table_behind(root, drop, settings, monkeypat
     """A ``watch`` answers file after file on one connection: a load's staged request (264 MB
     at 2M rows) stayed in memory, or in the temporary folder, until the next file. A load
     staged in a database file of its own lets it go too."""
-    monkeypatch.setattr("pipeline.processor.STAGED_IN_MEMORY_ROWS", most_in_memory)
+    monkeypatch.setattr("pipeline.chunks.STAGED_IN_MEMORY_ROWS", most_in_memory)
     drop("KSZ", "create", "new.csv", LINK + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2020-01-01,\n")
     drop("KSZ", "update", "periods.csv", LINK + f"{INSZ_1990},XX,TAX_NUMBER,{BSN_A},,\n")
     with opened(store_options(settings)) as connection:

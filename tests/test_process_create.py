@@ -161,10 +161,10 @@ def test_rows_that_concern_only_themselves_and_contested_rows_in_one_file(
 ):
     """Each way a row can depend on the store or on other rows, beside plain new links; staged
     a chunk of rows at a time, or in a database file of its own, the answer is the same."""
-    from pipeline import processor
+    from pipeline import chunks
 
-    monkeypatch.setattr(processor, "CHUNK_ROWS", chunk_rows)
-    monkeypatch.setattr(processor, "STAGED_IN_MEMORY_ROWS", most_in_memory)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(chunks, "STAGED_IN_MEMORY_ROWS", most_in_memory)
     staged_in = record_staging(monkeypatch)
     drop(
         "KSZ",
@@ -233,16 +233,16 @@ def test_rows_that_concern_only_themselves_and_contested_rows_in_one_file(
 
 def record_staging(monkeypatch) -> list[Path | None]:
     """The database file of each request staged from now on (None: staged in memory)."""
-    from pipeline import processor
+    from pipeline import chunks
 
     files: list[Path | None] = []
 
     def start_request(connection, schema, *, file=None):
         files.append(file)
-        return processor_start_request(connection, schema, file=file)
+        return original(connection, schema, file=file)
 
-    processor_start_request = processor.start_request
-    monkeypatch.setattr(processor, "start_request", start_request)
+    original = chunks.start_request
+    monkeypatch.setattr(chunks, "start_request", start_request)
     return files
 
 
@@ -250,9 +250,9 @@ def test_a_large_load_is_staged_in_a_file_that_goes_with_it(root, drop, run, mon
     """Past ``STAGED_IN_MEMORY_ROWS``, a load's rows are staged in a database file in its work
     folder; its result still comes in request order (here copied as it comes, as no row is
     contested), and nothing of it is left."""
-    from pipeline import processor
+    from pipeline import chunks
 
-    monkeypatch.setattr(processor, "STAGED_IN_MEMORY_ROWS", 3)
+    monkeypatch.setattr(chunks, "STAGED_IN_MEMORY_ROWS", 3)
     staged_in = record_staging(monkeypatch)
     links = pl.DataFrame(
         {

@@ -233,11 +233,11 @@ MANY = (
 
 def test_a_lookup_in_several_chunks_answers_as_one(loaded, drop, run, monkeypatch):
     """Chunks are answered one by one: the result is in request order and counted once."""
-    from pipeline import processor
+    from pipeline import chunks
 
     drop("RVA", "lookup-insz", "whole.csv", MANY)
     run()
-    monkeypatch.setattr(processor, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 2)
     drop("RVA", "lookup-insz", "chunked.csv", MANY.replace(",a\n", ",a \n"))  # other content
     run()
     whole = result_csv(loaded, "RVA", "lookup-insz", "whole")
@@ -258,11 +258,11 @@ def test_a_lookups_chunks_grow_with_the_store(
 ):
     """Half ``CHUNK_ROWS`` on a small store, more rows a chunk as the store grows (each chunk's
     join scans the links again), up to a bound by operation."""
-    from pipeline import processor
+    from pipeline import chunks
     from pipeline.contract import Operation
 
-    monkeypatch.setattr(processor, "CHUNK_ROWS", 4)
-    monkeypatch.setitem(processor.LOOKUP_CHUNKS, Operation(operation), (1, most // 4))
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 4)
+    monkeypatch.setitem(chunks.LOOKUP_CHUNKS, Operation(operation), (1, most // 4))
     rows_so_far: list[int] = []
 
     def progress(batch_id, file_name, size, rows):
@@ -306,15 +306,15 @@ def test_a_chunk_that_finds_too_many_links_is_answered_in_pieces(
     """At most ``MOST_FOUND_PER_ROW`` links a chunk row are found at once: a chunk that asks
     often for people with many links is cut where its answers pass that, so that memory follows
     its answers too. The result is the one of a single join."""
-    from pipeline import processor
+    from pipeline import chunks
     from pipeline.contract import Operation
     from pipeline.operations import lookups
 
     drop("RVA", "lookup-insz", "whole.csv", MANY)
     run()
-    monkeypatch.setattr(processor, "CHUNK_ROWS", chunk_rows)  # chunks of half as many rows
-    monkeypatch.setitem(processor.LOOKUP_CHUNKS, Operation.LOOKUP_INSZ, (links_per_row, 1))
-    monkeypatch.setattr(processor, "MOST_FOUND_PER_ROW", 1)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", chunk_rows)  # chunks of half as many rows
+    monkeypatch.setitem(chunks.LOOKUP_CHUNKS, Operation.LOOKUP_INSZ, (links_per_row, 1))
+    monkeypatch.setattr(chunks, "MOST_FOUND_PER_ROW", 1)
     original = lookups.found_links
     joined: list[int] = []
 
@@ -347,12 +347,12 @@ def test_a_chunk_is_answered_in_pieces_of_at_most_so_many_answers(
     """The answers of a chunk are made and written a piece at a time: a piece has at most
     ``ANSWER_PIECE_ROWS`` answers, unless one row has more; a row's answers stay together.
     The result is the one of a single piece."""
-    from pipeline import processor
+    from pipeline import chunks
     from pipeline.operations import lookups
 
     drop("RVA", "lookup-insz", "whole.csv", MANY)
     run()
-    monkeypatch.setattr(processor, "ANSWER_PIECE_ROWS", most)
+    monkeypatch.setattr(chunks, "ANSWER_PIECE_ROWS", most)
     original = lookups._answers
     made: list[int] = []
 
@@ -367,7 +367,7 @@ def test_a_chunk_is_answered_in_pieces_of_at_most_so_many_answers(
 
 
 @pytest.mark.parametrize(
-    ("operation", "request_text", "chunks"),
+    ("operation", "request_text", "rows_by_chunk"),
     [
         ("lookup-key", "country,foreign_key\n" + f"NL,{BSN_A}\n" * 9, [7, 9]),  # 13 bytes
         ("lookup-key", "country,foreign_key\n" + f"NL,NL/BE/{'A' * 45}\n" * 2, [1, 2]),
@@ -376,13 +376,13 @@ def test_a_chunk_is_answered_in_pieces_of_at_most_so_many_answers(
     ids=["short keys", "a long key", "a load"],
 )
 def test_wide_rows_make_chunks_of_fewer_rows(
-    loaded, drop, run, monkeypatch, operation, request_text, chunks
+    loaded, drop, run, monkeypatch, operation, request_text, rows_by_chunk
 ):
     """At most ``CHUNK_BYTES`` of the request a chunk (an eIDAS identifier may have 256
     characters): memory follows the chunk's bytes, not only its rows."""
-    from pipeline import processor
+    from pipeline import chunks
 
-    monkeypatch.setattr(processor, "CHUNK_BYTES", 100)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 100)
     rows_so_far: list[int] = []
 
     def progress(batch_id, file_name, size, rows):
@@ -391,7 +391,7 @@ def test_wide_rows_make_chunks_of_fewer_rows(
     drop("KSZ", operation, "wide.csv", request_text)
     [report] = run(progress=progress)
     assert report.status == "ACCEPTED"
-    assert rows_so_far == chunks
+    assert rows_so_far == rows_by_chunk
 
 
 @pytest.mark.parametrize(
@@ -410,7 +410,7 @@ def test_a_lookup_that_fails_part_way_leaves_no_result_and_no_audit(
     whole, and no chunk is answered after the failure."""
     import importlib
 
-    from pipeline import processor
+    from pipeline import chunks
 
     target = importlib.import_module(f"pipeline.{module}")
     target = getattr(target, owner) if owner else target
@@ -423,7 +423,7 @@ def test_a_lookup_that_fails_part_way_leaves_no_result_and_no_audit(
             raise error
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(processor, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 2)
     monkeypatch.setattr(target, name, fail_on_the_second_chunk)
     drop("RVA", "lookup-insz", "broken.csv", MANY)
     [report] = run()
@@ -442,9 +442,9 @@ def test_a_parquet_file_damaged_deep_inside_is_refused_whole(loaded, drop, run, 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline import processor
+    from pipeline import chunks
 
-    monkeypatch.setattr(processor, "CHUNK_ROWS", 2)  # one-row chunks on this small store
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 2)  # one-row chunks on this small store
     buffer = io.BytesIO()
     pq.write_table(pa.table({"insz": [INSZ_1990, INSZ_2001] * 3}), buffer, row_group_size=2)
     data = bytearray(buffer.getvalue())

@@ -727,7 +727,7 @@ def _chunks(count: int) -> Generator[_Chunk]:
 def test_read_ahead_and_the_stage_timer_keep_no_item_they_handed_out() -> None:
     """The processor drops a raw chunk once it is validated (``del chunk``): neither generator
     may still hold it, or a chunk more is held at the peak."""
-    from pipeline.processor import Stages
+    from pipeline.chunks import Stages
 
     with contextlib.closing(read_ahead(_chunks(3))) as ahead:
         for items in (ahead, Stages().timed("read", ahead)):

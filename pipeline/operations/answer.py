@@ -45,7 +45,7 @@ def result_columns(operation: Operation) -> tuple[str, ...]:
 # uncompressed, 130 bytes a row for a load, and spills to the temporary folder past the
 # memory limit: a 20M-row load's 2.6 GB were written out while staged and read back by the
 # answer, the result and the insert (32.5-36.1 s; in a file of 680 MB, 28.3-29.3 s). For
-# fewer rows, the file costs more than it saves (``processor.STAGED_IN_MEMORY_ROWS``).
+# fewer rows, the file costs more than it saves (``chunks.STAGED_IN_MEMORY_ROWS``).
 STAGED_DATABASE = "staged"
 # Columns of nearly all different values, which DuckDB's compression would only slow down (a
 # 20M-row load staged in 10.6 s with them uncompressed, 14.8 s without).
