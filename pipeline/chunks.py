@@ -203,8 +203,7 @@ def answer_lookup(
     on_chunk: OnChunk | None = None,
 ) -> Answered:
     """Answers a lookup chunk after chunk into its result and audit files (``result_path``,
-    ``audit_path``):
-    nothing is staged, the answers are appended as the chunks come.
+    ``audit_path``): nothing is staged, the answers are appended as the chunks come.
 
     The main thread validates and joins a chunk (DuckDB finds its links) while a reader thread
     reads the next (``read_ahead``); an output thread puts the answers of the chunk before
