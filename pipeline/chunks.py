@@ -114,7 +114,8 @@ class Stages:
 def chunk_rows(request: RequestFile, rows: int | None = None) -> int:
     """``rows`` (``CHUNK_ROWS``), or fewer for a file of wide rows: at most ``CHUNK_BYTES`` of
     it a chunk."""
-    return max(1, min(rows or CHUNK_ROWS, CHUNK_BYTES // request.row_bytes))
+    wanted = CHUNK_ROWS if rows is None else rows
+    return max(1, min(wanted, CHUNK_BYTES // request.row_bytes))
 
 
 def stage_request(
@@ -212,7 +213,7 @@ def answer_lookup(
     are held at a time: one read, one joined, one written.
     """
     answered = Answered()
-    size = chunk_rows(request, lookup_chunk_rows(connection, operation))
+    size = chunk_rows(request, _lookup_chunk_rows(connection, operation))
     chunks = read_ahead(
         iter_chunks(request, operation=operation, chunk_rows=size, chunk_bytes=CHUNK_BYTES)
     )
@@ -269,7 +270,7 @@ def answer_lookup(
     return answered
 
 
-def lookup_chunk_rows(connection: duckdb.DuckDBPyConnection, operation: Operation) -> int:
+def _lookup_chunk_rows(connection: duckdb.DuckDBPyConnection, operation: Operation) -> int:
     """From half ``CHUNK_ROWS`` up, by the store's size (``LOOKUP_CHUNKS``)."""
     links_per_row, most = LOOKUP_CHUNKS[operation]
     [(links,)] = connection.execute("SELECT count(*) FROM links").fetchall()
