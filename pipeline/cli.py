@@ -9,9 +9,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -19,13 +19,15 @@ from pipeline import __version__
 from pipeline.config import ConfigError, Settings, load_settings, resolve_root
 from pipeline.lock import ProcessorBusy
 from pipeline.logs import configure
+from pipeline.terminal import (
+    print_frame,
+    print_reports,
+    print_status,
+    terminal_progress,
+)
 
 # Each command imports what it needs inside its body: `process` on an empty inbox, run by cron
 # every minute, then never loads validation, the readers, the administration tools or rich.
-if TYPE_CHECKING:
-    from rich.console import Console
-
-    from pipeline.processor import FileReport, ProgressHook
 
 EXIT_PROCESSOR_FAILED = 1
 
@@ -211,81 +213,6 @@ def formats_command(root: Path | None, country: str | None, key_type: str | None
     print_frame(frame.select(*columns), title=f"key formats (catalogue {version})")
 
 
-PROGRESS_MIN_BYTES = 10 * 1024**2  # smaller files finish before a bar is worth drawing
-
-
-@contextlib.contextmanager
-def terminal_progress() -> Iterator[ProgressHook | None]:
-    """Rows validated so far, for large files, on a terminal only: silent under cron."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn
-
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TextColumn("{task.completed:,} rows"),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def advance(batch_id: str, file_name: str, size: int, rows: int) -> None:
-            if size < PROGRESS_MIN_BYTES:
-                return
-            if batch_id not in tasks:
-                tasks[batch_id] = bar.add_task(f"validating {file_name}", total=None)
-            bar.update(tasks[batch_id], completed=rows)
-
-        yield advance
-
-
-def _console() -> Console:
-    """Wide enough for the identifiers: a truncated key is worse than a wrapped line."""
-    from rich.console import Console
-
-    return Console(file=sys.stdout, width=max(Console().width, 160))
-
-
-def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]], *, title: str) -> None:
-    """A table drawn by rich on a terminal. Elsewhere (a pipe, a file, cron's mail, the
-    journal): the title, a header line and one line per row, columns separated by tabs, which
-    ``cut`` and ``awk`` read and which spare ``process`` the import of rich (20-35 ms)."""
-    if not sys.stdout.isatty():
-        click.echo(title)
-        for line in (columns, *rows):
-            click.echo("\t".join(" ".join(value.split()) for value in line))
-        return
-    from rich.table import Table
-
-    table = Table(*columns, title=title)
-    for row in rows:
-        table.add_row(*row)
-    _console().print(table)
-
-
-def print_frame(frame: Any, *, title: str) -> None:
-    """A polars frame as a table, leaving out columns that are empty on every row."""
-    shown = [name for name in frame.columns if frame[name].null_count() < frame.height]
-    rows = frame.select(shown).iter_rows()
-    texts = [["" if value is None else str(value) for value in row] for row in rows]
-    print_table(shown, texts, title=title)
-
-
-def print_reports(reports: list[FileReport]) -> None:
-    """The summary table of a pass: one line per file."""
-    rows = []
-    for report in reports:
-        answers = ", ".join(f"{k} {v}" for k, v in report.counts.get("status", {}).items())
-        receipt = report.status.value + (f" {report.reason.value}" if report.reason else "")
-        rows.append(
-            [report.institution, report.operation, report.file, receipt, str(report.rows), answers]
-        )
-    columns = ("institution", "operation", "file", "receipt", "rows", "answers")
-    print_table(columns, rows, title="files answered")
-
-
 @main.group()
 def admin() -> None:
     """The administrator's tools: delete a link, the review queue, replace an INSZ."""
@@ -412,30 +339,7 @@ def status(root: Path | None, limit: int, as_json: bool) -> None:
         }
         click.echo(json.dumps(document, indent=2))
         return
-    rows = []
-    for batch in batches:
-        answers = ", ".join(f"{k} {v}" for k, v in batch["counts"].get("status", {}).items())
-        result = batch["status"] + (f" {batch['reason']}" if batch["reason"] else "")
-        rows.append(
-            [
-                batch["finished_at"][:19],
-                batch["institution"],
-                batch["operation"],
-                batch["file"],
-                str(batch["rows"]),
-                answers,
-                str(batch["seconds"]),
-                result,
-            ]
-        )
-    print_table(
-        ("finished", "institution", "operation", "file", "rows", "answers", "seconds", "result"),
-        rows,
-        title="last batches",
-    )
-    click.echo(f"{len(waiting)} file(s) waiting in the inbox")
-    for item in waiting:
-        click.echo(f"  {item.institution}/{item.operation}/{item.file} ({item.bytes} bytes)")
+    print_status(batches, waiting)
 
 
 @main.command()

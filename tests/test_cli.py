@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import main, print_table
+from pipeline.cli import main
+from pipeline.terminal import print_table
 from tests.conftest import BSN_A, INSZ_1990, INSZ_2001
 
 LINKS = f"insz,country,key_type,foreign_key\n{INSZ_1990},NL,TAX_NUMBER,{BSN_A}\n"
