@@ -69,7 +69,7 @@ def lookup_answers(
     The frame has the result columns, then ``ASKED_COLUMNS`` and ``link_id`` for the audit.
     """
     links = found_links(connection, rows, operation=operation, today=today)
-    return answers_of(rows, links, operation=operation)
+    return _answers(rows, in_answer_order(links), operation=operation)
 
 
 def found_links(
@@ -154,19 +154,14 @@ def _registered(
     return registered(connection, _CHUNK, rows.with_row_index(_POSITION).select(_MATCHED))
 
 
-def answers_of(rows: pl.DataFrame, links: pa.Table, *, operation: Operation) -> pl.DataFrame:
-    """The answer rows of a chunk (see ``lookup_answers``) from its validated rows and the
-    links they found (``found_links``)."""
-    return _answers(rows, in_answer_order(links), operation=operation)
-
-
 def answer_pieces(
     rows: pl.DataFrame, links: pa.Table, *, operation: Operation, most: int
 ) -> Iterator[pl.DataFrame]:
-    """The answer rows of a chunk (``answers_of``) in pieces of at most ``most`` rows, one
-    after the other, so that a chunk's answers are never all made at once: a piece of
-    answers has some twenty columns, the links found a chunk's join hands over seven. A row's
-    answers stay together, however many.
+    """The answer rows of a chunk (``lookup_answers``) from its validated rows and the links
+    they found (``found_links``), in pieces of at most ``most`` rows, one after the other, so
+    that a chunk's answers are never all made at once: a piece of answers has some twenty
+    columns, the links found a chunk's join hands over seven. A row's answers stay together,
+    however many.
 
     A lookup's chunks grow with the store, as each chunk's join reads the links again (a
     10M-row file against 20M links: 9.3-9.5 s of joins in chunks of 500k rows, 7.2 s in chunks
