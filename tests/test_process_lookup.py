@@ -250,6 +250,45 @@ def test_a_lookup_in_several_chunks_answers_as_one(loaded, drop, run, monkeypatc
     }
 
 
+FILTERED_NOW_AND_THEN = (
+    "insz,country,key_type,as_of,ref\n"
+    f"{INSZ_1990},,,,a\n"  # a chunk without filters
+    f"{INSZ_1990},,,,b\n"
+    f"{INSZ_1990},de,,,c\n"  # a chunk with a country filter, a key type and a date
+    f"{INSZ_1990},,TAX_NUMBER,2012-06-30,d\n"
+    "1234,FR,PASSPORT,2012-06-30,e\n"  # rejected, its filters echoed
+    f"{INSZ_2001},NL,,,f\n"
+    "1234,,,,g\n"  # rejected, alone in its chunk
+)
+
+
+def test_chunks_with_and_without_filters_answer_as_one(loaded, drop, run, monkeypatch):
+    """A chunk whose rows leave a request column empty skips it (``lookups._answers``); its
+    answers are those the whole file gets, where other rows fill that column."""
+    from pipeline import chunks
+
+    drop("RVA", "lookup-insz", "whole.csv", FILTERED_NOW_AND_THEN)
+    run()
+    monkeypatch.setattr(chunks, "CHUNK_ROWS", 2)
+    other = FILTERED_NOW_AND_THEN.replace(",a\n", ",a \n")  # other content, the same rows
+    drop("RVA", "lookup-insz", "chunked.csv", other)
+    run()
+    whole = result_csv(loaded, "RVA", "lookup-insz", "whole")
+    chunked = result_csv(loaded, "RVA", "lookup-insz", "chunked")
+    assert chunked.drop("ref").equals(whole.drop("ref"))
+    assert whole.select("ref", "status", "country", "key_type", "valid_to").rows() == [
+        ("a", "FOUND", "NL", "TAX_NUMBER", None),
+        ("a", "FOUND", "DE", "PASSPORT", None),
+        ("b", "FOUND", "NL", "TAX_NUMBER", None),
+        ("b", "FOUND", "DE", "PASSPORT", None),
+        ("c", "FOUND", "DE", "PASSPORT", None),
+        ("d", "FOUND", "NL", "TAX_NUMBER", None),
+        ("e", "REJECTED", "FR", "PASSPORT", None),
+        ("f", "NOT_FOUND", "NL", None, None),
+        ("g", "REJECTED", None, None, None),
+    ]
+
+
 @pytest.mark.parametrize(
     ("operation", "column", "most"), [("lookup-insz", "insz", 4), ("lookup-key", "key", 8)]
 )
