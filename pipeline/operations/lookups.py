@@ -200,10 +200,10 @@ def _answers(rows: pl.DataFrame, found: pl.DataFrame, *, operation: Operation) -
     gathered to them from the chunk's validated ``rows``.
 
     A request column that no row of the chunk fills (a lookup's filters, mostly) is not
-    gathered but null, and an answer column that would take the link's value or that one's
-    takes the link's alone: a rejected row finds no link. An INSZ lookup's answers then take
-    0.12 CPU s per 1M requests instead of 0.24."""
-    empty = frozenset(
+    gathered: it is null. Where an answer takes the link's value, or else the row's, it then
+    takes the link's alone (a rejected row finds no link, so its link columns are null too).
+    An INSZ lookup's answers take 0.12 CPU s per 1M requests so, instead of 0.24."""
+    empty = frozenset(  # none in a chunk without rows: literals would give it one
         name for name in _ECHOED if rows.height and rows[name].null_count() == rows.height
     )
     asked = rows.select(
