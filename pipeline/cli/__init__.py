@@ -1,82 +1,31 @@
-"""The ``linkreg`` command: parses options, calls the library, maps errors to exit codes."""
+"""The ``linkreg`` command: parses options, calls the library, maps errors to exit codes.
+
+The administrator's commands are in ``pipeline.cli.admin``; what every command shares (the
+``--root`` option, errors as exit codes) in ``pipeline.cli.options``.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from pipeline import __version__
-from pipeline.config import ConfigError, Settings, load_settings, resolve_root
-from pipeline.lock import ProcessorBusy
+from pipeline.cli.admin import admin
+from pipeline.cli.options import failures_to_exit_codes, root_option, settings_for
+from pipeline.config import load_settings, resolve_root
 from pipeline.logs import configure
-from pipeline.terminal import (
-    print_frame,
-    print_reports,
-    print_status,
-    terminal_progress,
-)
+from pipeline.terminal import print_frame, print_reports, print_status, terminal_progress
 
 # Each command imports what it needs inside its body: `process` on an empty inbox, run by cron
 # every minute, then never loads validation, the readers, the administration tools or rich.
-
-EXIT_PROCESSOR_FAILED = 1
-
-
-class ProcessorFailed(click.ClickException):
-    """The processor itself could not work: exit code 1 (usage errors are 2)."""
-
-    exit_code = EXIT_PROCESSOR_FAILED
-
-
-def root_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--root``, shared by every command: else $LINKREG_ROOT, else the current directory."""
-    return click.option(
-        "--root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="The root folder (linkreg.toml, inbox/, outbox/); default $LINKREG_ROOT, else here.",
-    )(command)
-
-
-def failures_to_exit_codes(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Typed library errors become one clear line and exit code 1, never a stack trace."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (ConfigError, ProcessorBusy) as exc:
-            raise ProcessorFailed(str(exc)) from exc
-        except click.ClickException:
-            raise
-        except Exception as exc:
-            # The other typed errors live in modules that are slow to import: they are looked
-            # up only once something went wrong.
-            from pipeline.admin import AdminError
-            from pipeline.processor import ProcessorError
-            from pipeline.store import StoreError
-
-            if isinstance(exc, StoreError | ProcessorError):
-                raise ProcessorFailed(str(exc)) from exc
-            if isinstance(exc, AdminError):
-                raise click.ClickException(str(exc)) from exc
-            raise
-
-    return wrapper
-
-
-def settings_for(root: Path | None) -> Settings:
-    return load_settings(resolve_root(root, dict(os.environ)))
 
 
 @click.group()
@@ -85,6 +34,9 @@ def settings_for(root: Path | None) -> Settings:
 def main(verbose: bool) -> None:
     """LinkRegister: answers and applies the request files that institutions drop in the inbox."""
     configure(verbose=verbose)
+
+
+main.add_command(admin)
 
 
 @main.command()
@@ -211,110 +163,6 @@ def formats_command(root: Path | None, country: str | None, key_type: str | None
     version, frame = formats_table(settings, country=country, key_type=key_type)
     columns = ("country", "key_type", "rule_id", "description", "example")
     print_frame(frame.select(*columns), title=f"key formats (catalogue {version})")
-
-
-@main.group()
-def admin() -> None:
-    """The administrator's tools: delete a link, the review queue, replace an INSZ."""
-
-
-def as_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--as",
-        "acting",
-        default=None,
-        help="The administrator institution acting (default: the only admin in linkreg.toml).",
-    )(command)
-
-
-@admin.command(name="delete")
-@root_option
-@as_option
-@click.option("--insz", required=True)
-@click.option("--country", required=True)
-@click.option("--key-type", required=True)
-@click.option("--key", "foreign_key", required=True)
-@click.option("--reason", required=True, help="Why the link goes; kept in its history.")
-@failures_to_exit_codes
-def admin_delete(
-    root: Path | None,
-    acting: str | None,
-    insz: str,
-    country: str,
-    key_type: str,
-    foreign_key: str,
-    reason: str,
-) -> None:
-    """Delete one link (its history stays)."""
-    from pipeline.admin import LinkRef, admin_institution, delete_link
-
-    settings = settings_for(root)
-    link = LinkRef(insz=insz, country=country, key_type=key_type, foreign_key=foreign_key)
-    report, result = delete_link(
-        settings, link, reason=reason, institution=admin_institution(settings, acting)
-    )
-    row = result.row(0, named=True)
-    click.echo(
-        f"{row['status']}{' ' + row['reason'] if row['reason'] else ''}"
-        f"{': ' + row['message'] if row['message'] else ''} (batch {report.batch_id})"
-    )
-
-
-@admin.command(name="queue")
-@root_option
-@click.option("--all", "include_closed", is_flag=True, help="Also resolved reports.")
-@failures_to_exit_codes
-def admin_queue(root: Path | None, include_closed: bool) -> None:
-    """List the reported links waiting for review."""
-    from pipeline.admin import review_queue
-
-    print_frame(
-        review_queue(settings_for(root), include_closed=include_closed), title="review queue"
-    )
-
-
-@admin.command(name="resolve")
-@root_option
-@as_option
-@click.argument("report_id", type=int)
-@click.option("--delete", "decision", flag_value="delete", help="Delete the reported link.")
-@click.option("--dismiss", "decision", flag_value="dismiss", help="Keep the link.")
-@click.option("--note", required=True, help="Why: kept with the report.")
-@failures_to_exit_codes
-def admin_resolve(
-    root: Path | None, acting: str | None, report_id: int, decision: str | None, note: str
-) -> None:
-    """Resolve a report: delete the link, or dismiss the report."""
-    from pipeline.admin import admin_institution, resolve_report
-
-    if decision is None:
-        raise click.UsageError("choose --delete or --dismiss")
-    settings = settings_for(root)
-    state = resolve_report(
-        settings,
-        report_id,
-        delete=decision == "delete",
-        note=note,
-        institution=admin_institution(settings, acting),
-    )
-    click.echo(f"report {report_id}: {state.lower()}")
-
-
-@admin.command(name="replace-insz")
-@root_option
-@as_option
-@click.option("--old", required=True, help="The INSZ that was replaced (usually a BIS number).")
-@click.option("--new", required=True, help="The INSZ that replaces it.")
-@failures_to_exit_codes
-def admin_replace(root: Path | None, acting: str | None, old: str, new: str) -> None:
-    """Move the current links of a replaced INSZ to its new number, keeping history."""
-    from pipeline.admin import admin_institution, replace_insz
-
-    settings = settings_for(root)
-    moved = replace_insz(
-        settings, old=old, new=new, institution=admin_institution(settings, acting)
-    )
-    click.echo(f"{moved} link(s) moved; lookups of the old INSZ now answer with the new one")
 
 
 @main.command()
@@ -447,7 +295,3 @@ def run() -> None:
         with contextlib.suppress(OSError):  # a closed pipe (`linkreg ... | head`) takes no more
             stream.flush()
     os._exit(code)
-
-
-if __name__ == "__main__":
-    run()
