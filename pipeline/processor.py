@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 
@@ -24,8 +22,9 @@ from pipeline.chunks import (
 )
 from pipeline.config import Settings
 from pipeline.contract import FileReason, FileRejected, Operation, ReceiptStatus
-from pipeline.files import file_digest, is_dry_run, move_atomic, split_name, write_atomic
-from pipeline.intake import Claimed, archive_input, quarantine_work_dir, read_claim
+from pipeline.delivery import clear_derived, deliver, output_base_for
+from pipeline.files import file_digest, is_dry_run, split_name
+from pipeline.intake import Claimed, quarantine_work_dir, read_claim
 from pipeline.operations.answer import (
     answer_request,
     apply_changes,
@@ -100,10 +99,10 @@ class Processor:
             entry = ledger.find(self.connection, claimed.batch_id)
             if entry is not None:
                 log.info("recovery: delivering committed batch %s", claimed.batch_id)
-                self._deliver(claimed, entry)
+                deliver(self.settings, claimed, entry)
             else:
                 log.info("recovery: processing batch %s again from scratch", claimed.batch_id)
-                _clear_derived(work_dir)
+                clear_derived(work_dir)
                 reports.append(self.process(claimed))
         return reports
 
@@ -130,7 +129,7 @@ class Processor:
             size=size,
             file_format=extension.lower(),
             dry_run=self.dry_run or is_dry_run(claimed.file_name),
-            output_base=self._output_base(claimed, stem),
+            output_base=output_base_for(self.settings, self.connection, claimed, stem),
         )
         log.info(
             "batch %s started: %s/%s %s (%d bytes)",
@@ -385,18 +384,6 @@ class Processor:
             duplicate_of=first_batch_id,
         )
 
-    def _output_base(self, claimed: Claimed, stem: str) -> str:
-        """``<name>``, or ``<name>.<batch_id>`` when that name was answered before."""
-        outbox = self.settings.outbox / claimed.institution / claimed.operation.value
-        taken = (outbox / f"{stem}.receipt.json").exists() or any(
-            outbox.glob(f"{_glob(stem)}.result.*")
-        )
-        if taken or ledger.base_in_use(
-            self.connection, institution=claimed.institution, operation=claimed.operation, base=stem
-        ):
-            return f"{stem}.{claimed.batch_id}"
-        return stem
-
     def _deliver_fresh(
         self,
         claimed: Claimed,
@@ -408,37 +395,12 @@ class Processor:
         entry = ledger.find(self.connection, claimed.batch_id)
         assert entry is not None, "delivery follows the commit"
         self._drop_work_tables()  # before the work folder, and a staged file in it, go
-        self._deliver(claimed, entry)
+        deliver(self.settings, claimed, entry)
         log.info(
             "batch %s finished: %s, %d rows", claimed.batch_id, receipt.status.value, receipt.rows
         )
         if stages is not None and stages.seconds:
             log.info("batch %s stages: %s", claimed.batch_id, stages)
-
-    def _deliver(self, claimed: Claimed, entry: ledger.Entry) -> None:
-        """Idempotent: result, then receipt, then audit, archive, and the work folder goes."""
-        work_dir = claimed.work_dir
-        outbox = self.settings.outbox / claimed.institution / claimed.operation.value
-        outbox.mkdir(parents=True, exist_ok=True)
-        if entry.result_name:
-            produced = work_dir / "result" / entry.result_name
-            if produced.exists():
-                move_atomic(produced, outbox / entry.result_name)
-        receipt_path = outbox / f"{entry.output_base}.receipt.json"
-        if not receipt_path.exists():
-            write_atomic(receipt_path, entry.receipt_json.encode("utf-8"))
-        audit = work_dir / "audit.parquet"
-        if audit.exists():
-            move_atomic(
-                audit,
-                self.settings.root
-                / "audit"
-                / f"{claimed.received_at:%Y-%m-%d}"
-                / f"{claimed.batch_id}.parquet",
-            )
-        if claimed.input_path.exists():
-            archive_input(claimed, self.settings)
-        shutil.rmtree(work_dir)
 
 
 @dataclass(frozen=True)
@@ -464,21 +426,6 @@ class _Duplicate(Exception):
     def __init__(self, first_batch_id: str) -> None:
         super().__init__(first_batch_id)
         self.first_batch_id = first_batch_id
-
-
-def _glob(text: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[]" else c for c in text)
-
-
-def _clear_derived(work_dir: Path) -> None:
-    """Everything but the claim and the input: an uncommitted attempt left nothing that counts."""
-    for child in work_dir.iterdir():
-        if child.name in ("claim.json", "input"):
-            continue
-        if child.is_dir():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
 
 
 def _report(receipt: Receipt) -> FileReport:

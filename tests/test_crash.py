@@ -28,7 +28,6 @@ import pytest
 from pipeline.config import load_settings
 from pipeline.contract import Operation
 from pipeline.intake import CLAIM_FILE, Drop, claim
-from pipeline.processor import Processor
 from pipeline.run import process_inbox
 from pipeline.setup import init_root
 from pipeline.synthetic import synthetic_insz
@@ -438,17 +437,17 @@ def _crash_in_processor(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
         raise Crash(where)
 
     if where == "before delivery":
-        monkeypatch.setattr(Processor, "_deliver", crash)
+        monkeypatch.setattr("pipeline.processor.deliver", crash)
     elif where == "after the result, before the receipt":
-        monkeypatch.setattr("pipeline.processor.write_atomic", crash)
+        monkeypatch.setattr("pipeline.delivery.write_atomic", crash)
     elif where == "after the receipt, before the archive":
-        monkeypatch.setattr("pipeline.processor.archive_input", crash)
+        monkeypatch.setattr("pipeline.delivery.archive_input", crash)
     elif where == "after the archive, before the work folder goes":
 
         class NoRemoval:
             rmtree = staticmethod(crash)
 
-        monkeypatch.setattr("pipeline.processor.shutil", NoRemoval)
+        monkeypatch.setattr("pipeline.delivery.shutil", NoRemoval)
     else:
         raise AssertionError(where)
 
