@@ -3,13 +3,15 @@ CSV), or read and sorted by ranges; both give the same file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
-from pipeline.results import _ParquetWriter, write_result
+from pipeline.results import ConsultationWriter, _ParquetWriter, result_writer, write_result
 
 # More rows than two DuckDB row groups (122,880 rows each), so that the copy runs on all cores.
 ROWS = 400_000
@@ -115,3 +117,48 @@ def test_a_write_that_fails_midway_leaves_nothing_and_the_store_usable(
     assert written == [100_000]
     assert list(tmp_path.iterdir()) == []
     assert connection.execute("SELECT count(*) FROM answer").fetchall() == [(ROWS,)]
+
+
+def test_a_parquet_result_stores_its_foreign_keys_plain_and_the_audit_does_not(tmp_path):
+    """Foreign keys, all different, are not worth Snappy's time in a result; the audit, kept for
+    months, is compressed whole. Dictionaries and statistics as the module says."""
+    answers = pl.DataFrame(
+        {
+            "row": [1, 2],
+            "ref": ["a", "b"],
+            "status": ["FOUND", "FOUND"],
+            "insz": ["93100706896", "93100706896"],
+            "country": ["NL", "NL"],
+            "foreign_key": ["123456782", "111222333"],
+        }
+    )
+    columns = tuple(answers.columns)
+    with result_writer(
+        tmp_path / "result.parquet", file_format="parquet", delimiter=None, columns=columns
+    ) as result:
+        result.write(answers)
+    at = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+    with ConsultationWriter(
+        tmp_path / "audit.parquet", batch_id="B1", institution="KSZ", operation="lookup-key", at=at
+    ) as audit:
+        audit.write(
+            answers.with_columns(
+                pl.lit(None, pl.String).alias("asked_key_type"),
+                pl.lit(None, pl.Date).alias("as_of_d"),
+                pl.lit(None, pl.Datetime("us", "UTC")).alias("recorded_at_ts"),
+            )
+        )
+
+    def chunks(path):
+        group = pq.ParquetFile(path).metadata.row_group(0)
+        return {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+
+    result_chunks = chunks(tmp_path / "result.parquet")
+    assert {name: c.compression for name, c in result_chunks.items()} == {
+        name: "UNCOMPRESSED" if name == "foreign_key" else "SNAPPY" for name in columns
+    }
+    assert result_chunks["row"].is_stats_set and not result_chunks["insz"].is_stats_set
+    assert "RLE_DICTIONARY" in result_chunks["status"].encodings
+    assert "RLE_DICTIONARY" not in result_chunks["foreign_key"].encodings
+    assert {c.compression for c in chunks(tmp_path / "audit.parquet").values()} == {"SNAPPY"}
+    assert pl.read_parquet(tmp_path / "result.parquet").equals(answers)
