@@ -1,15 +1,20 @@
-"""The audit trail: who consulted or changed a person's links, and when, newest first."""
+"""The audit: the file each lookup batch writes (who asked which INSZ or key, when, and what was
+answered), and the trail that reads it with the links' history, newest first."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from pipeline.config import Settings
+from pipeline.contract import Status
 from pipeline.operations.sql import insz_text
+from pipeline.results import ParquetPartWriter
 from pipeline.run import store_options
 from pipeline.store import opened, query_frame
 
@@ -27,6 +32,83 @@ AUDIT_COLUMNS = (
     "valid_to",
     "detail",
 )
+
+
+_CONSTANT = pa.dictionary(pa.int8(), pa.string())  # one value per file: stored once
+AUDIT_SCHEMA = pa.schema(
+    [
+        pa.field("batch_id", _CONSTANT),
+        pa.field("institution", _CONSTANT),
+        pa.field("operation", _CONSTANT),
+        pa.field("at", pa.timestamp("us", tz="UTC")),
+        pa.field("row", pa.int64()),
+        pa.field("insz", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("key_type", pa.string()),
+        pa.field("foreign_key", pa.string()),
+        pa.field("as_of", pa.date32()),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC")),
+        pa.field("found", pa.bool_()),
+        pa.field("found_insz", pa.string()),
+    ]
+)
+
+
+class ConsultationWriter(ParquetPartWriter):
+    """The audit of one lookup batch: who asked which INSZ or key, when, and what was answered.
+
+    ``write`` takes the answers of a chunk (``lookup_answers``): one audit row for each answer
+    row; rejected rows consulted nothing and are left out. ``found_insz`` is the INSZ a key
+    lookup found; an INSZ lookup finds the INSZ it asked, which ``insz`` holds, so its
+    ``found_insz`` is only written for a replaced INSZ (the new number). Written for every
+    found link, it took two fifths of the audit's time (an 11-digit text per row).
+    """
+
+    def __init__(
+        self, path: Path, *, batch_id: str, institution: str, operation: str, at: dt.datetime
+    ) -> None:
+        super().__init__(path, AUDIT_SCHEMA)
+        self._constants = {"batch_id": batch_id, "institution": institution, "operation": operation}
+        self._at = at
+
+    def _table(self, rows: pl.DataFrame | pa.Table) -> pa.Table:
+        """The audit rows of the answers of a chunk: rejected rows consulted nothing."""
+        answers = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows)
+        found = pl.col("status") == Status.FOUND.value
+        nothing = pl.lit(None, pl.String)
+        if self._constants["operation"] == "lookup-insz":
+            asked = [
+                pl.coalesce("replaced_insz", "insz").alias("insz"),
+                pl.col("asked_country").alias("country"),
+                nothing.alias("foreign_key"),
+            ]
+            # A link found has the INSZ asked, unless that INSZ was replaced: only then is the
+            # INSZ found written.
+            answered = found & pl.col("replaced_insz").is_not_null()
+        else:
+            asked = [nothing.alias("insz"), pl.col("country"), pl.col("foreign_key")]
+            answered = found
+        audited = (
+            answers.lazy()
+            .filter(pl.col("status") != Status.REJECTED.value)
+            .select(
+                pl.lit(self._at, pl.Datetime("us", "UTC")).alias("at"),
+                "row",
+                *asked,
+                pl.col("asked_key_type").alias("key_type"),
+                pl.col("as_of_d").alias("as_of"),
+                pl.col("recorded_at_ts").alias("recorded_at"),
+                found.alias("found"),
+                pl.when(answered).then("insz").alias("found_insz"),
+            )
+            .collect()
+            .to_arrow(compat_level=pl.CompatLevel.newest())
+        )
+        zeros = pa.repeat(pa.scalar(0, pa.int8()), audited.num_rows)
+        for name, value in self._constants.items():  # one value per file: stored once
+            constant = pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string()))
+            audited = audited.append_column(name, constant)
+        return audited
 
 
 @dataclass(frozen=True)

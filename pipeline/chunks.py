@@ -21,11 +21,12 @@ import polars as pl
 import pyarrow as pa
 
 from pipeline import read_ahead, wait_for_all
+from pipeline.audit import ConsultationWriter
 from pipeline.contract import Operation
 from pipeline.operations.answer import stage_rows, start_request
 from pipeline.operations.lookups import MOST_FOUND_PER_ROW, answer_pieces, found_by_piece
 from pipeline.reading import RequestFile, iter_chunks
-from pipeline.results import AnswerCounts, ConsultationWriter, result_writer
+from pipeline.results import AnswerCounts, result_writer
 from pipeline.validation import STAGED_SCHEMA, Rules, validate_chunk
 
 T = TypeVar("T")

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipeline import utc_now
+from pipeline.audit import ConsultationWriter
 from pipeline.config import Settings
 from pipeline.contract import RESULT_COLUMNS, Operation
 from pipeline.operations.lookups import lookup_answers
-from pipeline.results import ConsultationWriter
 from pipeline.run import load_rules, store_options
 from pipeline.store import opened
 from pipeline.validation import validate_chunk

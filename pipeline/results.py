@@ -1,4 +1,4 @@
-"""Result and audit files: written part by part under a temporary name, whole or not at all.
+"""Result files: written part by part under a temporary name, whole or not at all.
 
 A lookup writes its answers chunk after chunk, so a file of ten million rows never has to be
 held, sorted or copied whole: each chunk's answers arrive sorted by request row and are appended.
@@ -7,13 +7,13 @@ Parquet through pyarrow's writer, Snappy-compressed but for the foreign keys, wi
 dictionaries only for the columns that repeat (status, country, ...) and statistics only for
 ``row``: each costs more than it gives on identifiers that are all different. A mutation's
 answer comes from DuckDB in parts and goes through the same writers; a first load's CSV result
-is copied by DuckDB itself, in that shape.
+is copied by DuckDB itself, in that shape. The audit of a lookup batch is written part by part
+too, Snappy-compressed whole (``pipeline.audit``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import gzip
 import os
 from abc import ABC, abstractmethod
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import wait_for_all
-from pipeline.contract import RESULT_COLUMNS, Status
+from pipeline.contract import RESULT_COLUMNS
 from pipeline.files import OUTPUT_MODE, fsync_file
 from pipeline.store import sql_path
 
@@ -91,7 +91,7 @@ def _publish(temporary: Path, path: Path) -> None:
     os.replace(temporary, path)
 
 
-class _ParquetWriter(PartWriter):
+class ParquetPartWriter(PartWriter):
     """Opens on the first rows: text columns keep the Arrow type they come in (``string`` from
     DuckDB, ``string_view`` from polars), as a cast would copy them; Parquet stores both alike.
     The Arrow schema is not stored in the file, so that a reader sees plain Parquet strings."""
@@ -196,7 +196,7 @@ def result_writer(
         [pa.field(name, pa.int64() if name == "row" else pa.string()) for name in columns]
     )
     if file_format == "parquet":
-        return _ParquetWriter(path, schema, uncompressed=_PLAIN_IN_RESULTS)
+        return ParquetPartWriter(path, schema, uncompressed=_PLAIN_IN_RESULTS)
     return _CsvWriter(path, schema, delimiter=delimiter or ",", compressed=file_format == "csv.gz")
 
 
@@ -353,82 +353,3 @@ def _copy_csv(
 
 
 _ORDER = frozenset({"row", "country", "key_type", "foreign_key", "rule_id"})
-
-
-# ---------------------------------------------------------------- the consultation audit
-
-_CONSTANT = pa.dictionary(pa.int8(), pa.string())  # one value per file: stored once
-AUDIT_SCHEMA = pa.schema(
-    [
-        pa.field("batch_id", _CONSTANT),
-        pa.field("institution", _CONSTANT),
-        pa.field("operation", _CONSTANT),
-        pa.field("at", pa.timestamp("us", tz="UTC")),
-        pa.field("row", pa.int64()),
-        pa.field("insz", pa.string()),
-        pa.field("country", pa.string()),
-        pa.field("key_type", pa.string()),
-        pa.field("foreign_key", pa.string()),
-        pa.field("as_of", pa.date32()),
-        pa.field("recorded_at", pa.timestamp("us", tz="UTC")),
-        pa.field("found", pa.bool_()),
-        pa.field("found_insz", pa.string()),
-    ]
-)
-
-
-class ConsultationWriter(_ParquetWriter):
-    """The audit of one lookup batch: who asked which INSZ or key, when, and what was answered.
-
-    ``write`` takes the answers of a chunk (``lookup_answers``): one audit row for each answer
-    row; rejected rows consulted nothing and are left out. ``found_insz`` is the INSZ a key
-    lookup found; an INSZ lookup finds the INSZ it asked, which ``insz`` holds, so its
-    ``found_insz`` is only written for a replaced INSZ (the new number). Written for every
-    found link, it took two fifths of the audit's time (an 11-digit text per row).
-    """
-
-    def __init__(
-        self, path: Path, *, batch_id: str, institution: str, operation: str, at: dt.datetime
-    ) -> None:
-        super().__init__(path, AUDIT_SCHEMA)
-        self._constants = {"batch_id": batch_id, "institution": institution, "operation": operation}
-        self._at = at
-
-    def _table(self, rows: pl.DataFrame | pa.Table) -> pa.Table:
-        """The audit rows of the answers of a chunk: rejected rows consulted nothing."""
-        answers = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows)
-        found = pl.col("status") == Status.FOUND.value
-        nothing = pl.lit(None, pl.String)
-        if self._constants["operation"] == "lookup-insz":
-            asked = [
-                pl.coalesce("replaced_insz", "insz").alias("insz"),
-                pl.col("asked_country").alias("country"),
-                nothing.alias("foreign_key"),
-            ]
-            # A link found has the INSZ asked, unless that INSZ was replaced: only then is the
-            # INSZ found written.
-            answered = found & pl.col("replaced_insz").is_not_null()
-        else:
-            asked = [nothing.alias("insz"), pl.col("country"), pl.col("foreign_key")]
-            answered = found
-        audited = (
-            answers.lazy()
-            .filter(pl.col("status") != Status.REJECTED.value)
-            .select(
-                pl.lit(self._at, pl.Datetime("us", "UTC")).alias("at"),
-                "row",
-                *asked,
-                pl.col("asked_key_type").alias("key_type"),
-                pl.col("as_of_d").alias("as_of"),
-                pl.col("recorded_at_ts").alias("recorded_at"),
-                found.alias("found"),
-                pl.when(answered).then("insz").alias("found_insz"),
-            )
-            .collect()
-            .to_arrow(compat_level=pl.CompatLevel.newest())
-        )
-        zeros = pa.repeat(pa.scalar(0, pa.int8()), audited.num_rows)
-        for name, value in self._constants.items():  # one value per file: stored once
-            constant = pa.DictionaryArray.from_arrays(zeros, pa.array([value], pa.string()))
-            audited = audited.append_column(name, constant)
-        return audited

@@ -438,7 +438,7 @@ def test_wide_rows_make_chunks_of_fewer_rows(
     [
         ("operations.lookups", None, "found_links", RuntimeError("the disk went away")),
         ("results", "_CsvWriter", "write", OSError("no space left on device")),
-        ("results", "ConsultationWriter", "write", OSError("no space left on device")),
+        ("audit", "ConsultationWriter", "write", OSError("no space left on device")),
     ],
     ids=["in the join", "in the result's write, in its thread", "in the audit, in its thread"],
 )

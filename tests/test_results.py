@@ -11,7 +11,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.results import ConsultationWriter, _ParquetWriter, result_writer, write_result
+from pipeline.audit import ConsultationWriter
+from pipeline.results import ParquetPartWriter, result_writer, write_result
 
 # More rows than two DuckDB row groups (122,880 rows each), so that the copy runs on all cores.
 ROWS = 400_000
@@ -108,7 +109,7 @@ def test_a_write_that_fails_midway_leaves_nothing_and_the_store_usable(
             raise OSError("no space left on device")
         written.append(len(rows))
 
-    monkeypatch.setattr(_ParquetWriter, "write", write_then_fail)
+    monkeypatch.setattr(ParquetPartWriter, "write", write_then_fail)
     with pytest.raises(OSError, match="no space"):
         write_result(
             connection, path=tmp_path / "copied.parquet", file_format="parquet", delimiter=None,
