@@ -124,6 +124,42 @@ def test_admin_delete_and_history(loaded, cli):
     assert "DELETE,KSZ" in trail.output and "entered by mistake" in trail.output
 
 
+def test_admin_review_queue_resolve_and_replace_insz(loaded, drop, cli):
+    """The administrator's commands at the terminal: a reported link listed, then deleted by
+    its review; a resolved report refused again (exit 1, one line); an INSZ replaced."""
+    report = f"insz,country,key_type,foreign_key,reason\n{INSZ_1990},NL,TAX_NUMBER,{BSN_A},doubt\n"
+    drop("RVA", "report", "doubt.csv", report)
+    cli("process", "--root", str(loaded), "--settle", "0")
+    queue = cli("admin", "queue", "--root", str(loaded))
+    assert queue.exit_code == 0 and "doubt" in queue.stdout and "OPEN" in queue.stdout
+
+    resolve = ("admin", "resolve", "--root", str(loaded), "1", "--delete", "--note", "checked")
+    assert cli(*resolve).stdout == "report 1: deleted\n"
+    again = cli(*resolve)
+    assert again.exit_code == 1
+    assert again.output == "Error: report 1 is already deleted\n"
+    undecided = cli("admin", "resolve", "--root", str(loaded), "1", "--note", "checked")
+    assert undecided.exit_code == 2 and "choose --delete or --dismiss" in undecided.output
+
+    drop(
+        "KSZ",
+        "create",
+        "more.csv",
+        f"insz,country,key_type,foreign_key\n{INSZ_2001},NL,PASSPORT,NP1234567\n",
+    )
+    cli("process", "--root", str(loaded), "--settle", "0")
+    moved = cli(
+        "admin", "replace-insz", "--root", str(loaded), "--old", INSZ_2001, "--new", INSZ_1990
+    )
+    assert moved.exit_code == 0, moved.output
+    assert moved.stdout.startswith("1 link(s) moved")
+    same = cli(
+        "admin", "replace-insz", "--root", str(loaded), "--old", INSZ_1990, "--new", INSZ_1990
+    )
+    assert same.exit_code == 1
+    assert same.output == "Error: the old and the new INSZ are the same number\n"
+
+
 def test_backup_refused_while_processing_and_restorable(loaded, cli, tmp_path):
     from pipeline.lock import ProcessorLock
 
