@@ -14,7 +14,7 @@ import duckdb
 from pipeline import ledger
 from pipeline.config import Settings
 from pipeline.files import move_atomic, write_atomic
-from pipeline.intake import Claimed, archive_input
+from pipeline.intake import CLAIM_FILE, INPUT_FOLDER, Claimed, archive_input
 
 
 def output_base_for(
@@ -38,16 +38,15 @@ def deliver(settings: Settings, claimed: Claimed, entry: ledger.Entry) -> None:
     outbox = settings.outbox / claimed.institution / claimed.operation.value
     outbox.mkdir(parents=True, exist_ok=True)
     if entry.result_name:
-        produced = work_dir / "result" / entry.result_name
+        produced = claimed.result_path(entry.result_name)
         if produced.exists():
             move_atomic(produced, outbox / entry.result_name)
     receipt_path = outbox / f"{entry.output_base}.receipt.json"
     if not receipt_path.exists():
         write_atomic(receipt_path, entry.receipt_json.encode("utf-8"))
-    audit = work_dir / "audit.parquet"
-    if audit.exists():
+    if claimed.audit_path.exists():
         move_atomic(
-            audit,
+            claimed.audit_path,
             settings.root
             / "audit"
             / f"{claimed.received_at:%Y-%m-%d}"
@@ -61,7 +60,7 @@ def deliver(settings: Settings, claimed: Claimed, entry: ledger.Entry) -> None:
 def clear_derived(work_dir: Path) -> None:
     """Everything but the claim and the input: an uncommitted attempt left nothing that counts."""
     for child in work_dir.iterdir():
-        if child.name in ("claim.json", "input"):
+        if child.name in (CLAIM_FILE, INPUT_FOLDER):
             continue
         if child.is_dir():
             shutil.rmtree(child)

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 IGNORED_SUFFIXES = (".part", ".tmp", ".filepart", ".partial", "~")
 CLAIM_FILE = "claim.json"
+INPUT_FOLDER = "input"
 MARKER_SUFFIX = ".done"
 
 
@@ -148,6 +149,15 @@ class Claimed:
         """``work/<batch_id>/``: the claim, the input (in ``input/``) and what is made of it."""
         return self.input_path.parent.parent
 
+    def result_path(self, name: str) -> Path:
+        """Where the result called ``name`` is written, until it is delivered."""
+        return self.work_dir / "result" / name
+
+    @property
+    def audit_path(self) -> Path:
+        """Where a lookup's consultation audit is written, until it is delivered."""
+        return self.work_dir / "audit.parquet"
+
 
 def claim(
     drop: Drop, settings: Settings, *, now: dt.datetime, name: str | None = None
@@ -164,7 +174,7 @@ def claim(
         "received_at": now.isoformat(),
     }
     write_atomic(work_dir / CLAIM_FILE, json.dumps(record).encode(), mode=0o600)
-    input_dir = work_dir / "input"
+    input_dir = work_dir / INPUT_FOLDER
     input_dir.mkdir()
     target = input_dir / file_name
     try:
@@ -187,7 +197,7 @@ def read_claim(work_dir: Path) -> Claimed | None:
         record = json.loads((work_dir / CLAIM_FILE).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    target = work_dir / "input" / record["file"]
+    target = work_dir / INPUT_FOLDER / record["file"]
     if not target.exists():
         return None
     return Claimed(
@@ -215,7 +225,7 @@ def archive_input(claimed: Claimed, settings: Settings) -> Path:
 
 def quarantine_work_dir(work_dir: Path, settings: Settings) -> None:
     """A work folder without a readable claim: keep whatever input it holds, drop the rest."""
-    inputs = work_dir / "input"
+    inputs = work_dir / INPUT_FOLDER
     if inputs.is_dir():
         for path in inputs.iterdir():
             move_atomic(path, settings.quarantine / "work" / work_dir.name / path.name)

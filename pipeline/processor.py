@@ -229,9 +229,9 @@ class Processor:
             request,
             operation=claimed.operation,
             rules=self.rules,
-            result_path=claimed.work_dir / "result" / facts.result_name,
+            result_path=claimed.result_path(facts.result_name),
             file_format=facts.file_format,
-            audit_path=claimed.work_dir / "audit.parquet",
+            audit_path=claimed.audit_path,
             consultation=Consultation(
                 batch_id=claimed.batch_id, institution=claimed.institution, at=self.clock()
             ),
@@ -273,7 +273,7 @@ class Processor:
                 with facts.stages.timing("write"):
                     counts = write_result(
                         connection,
-                        path=claimed.work_dir / "result" / result_name,
+                        path=claimed.result_path(result_name),
                         file_format=facts.file_format,
                         delimiter=request.delimiter,
                         columns=result_columns(claimed.operation),
