@@ -85,8 +85,8 @@ def print_reports(reports: list[FileReport]) -> None:
     """The summary table of a pass: one line per file."""
     rows = []
     for report in reports:
-        answers = ", ".join(f"{k} {v}" for k, v in report.counts.get("status", {}).items())
-        receipt = report.status.value + (f" {report.reason.value}" if report.reason else "")
+        receipt = _receipt_text(report.status.value, report.reason and report.reason.value)
+        answers = _answers_text(report.counts)
         rows.append(
             [report.institution, report.operation, report.file, receipt, str(report.rows), answers]
         )
@@ -98,8 +98,8 @@ def print_status(batches: list[dict[str, Any]], waiting: list[Waiting]) -> None:
     """The last batches (``pipeline.status.last_batches``), then the files still waiting."""
     rows = []
     for batch in batches:
-        answers = ", ".join(f"{k} {v}" for k, v in batch["counts"].get("status", {}).items())
-        result = batch["status"] + (f" {batch['reason']}" if batch["reason"] else "")
+        answers = _answers_text(batch["counts"])
+        result = _receipt_text(batch["status"], batch["reason"])
         rows.append(
             [
                 batch["finished_at"][:19],
@@ -120,3 +120,13 @@ def print_status(batches: list[dict[str, Any]], waiting: list[Waiting]) -> None:
     click.echo(f"{len(waiting)} file(s) waiting in the inbox")
     for item in waiting:
         click.echo(f"  {item.institution}/{item.operation}/{item.file} ({item.bytes} bytes)")
+
+
+def _receipt_text(status: str, reason: str | None) -> str:
+    """A receipt's status, and its reason when the file was refused: ``REJECTED EMPTY_FILE``."""
+    return status + (f" {reason}" if reason else "")
+
+
+def _answers_text(counts: dict[str, dict[str, int]]) -> str:
+    """A receipt's counts of request rows by status: ``FOUND 150, NOT_FOUND 20``."""
+    return ", ".join(f"{status} {rows}" for status, rows in counts.get("status", {}).items())
