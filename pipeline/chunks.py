@@ -27,7 +27,7 @@ from pipeline.operations.answer import stage_rows, start_request
 from pipeline.operations.lookups import MOST_FOUND_PER_ROW, answer_pieces, found_by_piece
 from pipeline.reading import RequestFile, iter_chunks
 from pipeline.results import AnswerCounts, result_writer
-from pipeline.validation import STAGED_SCHEMA, Rules, validate_chunk
+from pipeline.validation import Rules, staged_schema, validate_chunk
 
 T = TypeVar("T")
 
@@ -137,7 +137,7 @@ def stage_request(
     reads the one after (``read_ahead``). Each chunk waits for the previous one's insert (row
     order).
     """
-    empty = _EMPTY_FORMATS if operation is Operation.FORMATS else STAGED_SCHEMA
+    empty = _EMPTY_FORMATS if operation is Operation.FORMATS else staged_schema(operation)
     in_file = operation is Operation.CREATE and request.about_rows() > STAGED_IN_MEMORY_ROWS
     table = start_request(
         connection, pl.Schema(empty), file=work_dir / "staged.duckdb" if in_file else None
@@ -162,7 +162,8 @@ def stage_request(
                 if operation is Operation.FORMATS:
                     staged = chunk.select(*empty)
                 else:
-                    staged = validate_chunk(chunk, operation=operation, rules=rules)
+                    validated = validate_chunk(chunk, operation=operation, rules=rules)
+                    staged = validated.select(*empty)
             rows += chunk.height
             with stages.timing("stage wait"):
                 wait_for_all(stored)

@@ -18,6 +18,8 @@ from schemas.insz import normalise_insz
 from schemas.requests import READINGS, REASON_ORDER, bind
 
 # The uniform shape of a validated chunk, whatever the operation: absent columns are null.
+# ``valid_from`` and ``valid_to`` keep their text on rejected rows only, which echo what they
+# were sent; a valid row's dates are ``valid_from_d`` and ``valid_to_d``.
 STAGED_SCHEMA: dict[str, pl.DataType] = {
     "row": pl.Int64(),
     "ref": pl.String(),
@@ -36,6 +38,18 @@ STAGED_SCHEMA: dict[str, pl.DataType] = {
     "recorded_at_ts": pl.Datetime("us", "UTC"),
     "change_reason": pl.String(),
 }
+# What a mutation's SQL never reads of its staged rows: a lookup's dates of consultation, and
+# for a load the reason that ends a version (an update ends it with none, a delete with its own).
+_UNREAD = ("as_of_d", "recorded_at_ts")
+_UNREAD_BY_CREATE = (*_UNREAD, "change_reason")
+
+
+def staged_schema(operation: Operation) -> dict[str, pl.DataType]:
+    """The columns of a mutation's staged rows (``STAGED_SCHEMA`` without those it never
+    reads): every column stored costs a large load's staging, nulls included."""
+    unread = _UNREAD_BY_CREATE if operation is Operation.CREATE else _UNREAD
+    return {name: dtype for name, dtype in STAGED_SCHEMA.items() if name not in unread}
+
 
 _TEXT_COLUMNS = (
     "insz",
@@ -251,8 +265,8 @@ def _staged(frame: pl.DataFrame, failures: pl.DataFrame, *, catalogue: Catalogue
             "country",
             "key_type",
             "foreign_key",
-            "valid_from",
-            "valid_to",
+            # A rejected row echoes the dates it was sent; a valid row's are its dates, read.
+            *(pl.when(~valid).then(name).alias(name) for name in ("valid_from", "valid_to")),
             "valid_from_d",
             "valid_to_d",
             "as_of_d",

@@ -74,13 +74,15 @@ def test_same_key_for_two_insz_in_one_file_first_row_wins(root, drop, run):
 
 
 def test_duplicate_rows_in_a_file_are_rejected_after_the_first(root, drop, run):
-    line = f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},,,\n"
+    line = f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},2020-01-01,2030-12-31,\n"
     drop("KSZ", "create", "dups.csv", HEADER + line + line.replace(BSN_A, "123.456.782"))
     run()
     result = result_csv(root, "KSZ", "create", "dups")
     assert result["status"].to_list() == ["CREATED", "REJECTED"]
     assert result["reason"].to_list() == [None, "DUPLICATE_IN_FILE"]
     assert result["message"][1] == "the same link as row 1"
+    assert result["valid_from"].to_list() == ["2020-01-01"] * 2, "a duplicate echoes its dates"
+    assert result["valid_to"].to_list() == ["2030-12-31"] * 2
 
 
 def test_every_row_reason(root, drop, run):
@@ -113,6 +115,8 @@ def test_every_row_reason(root, drop, run):
     ]
     assert result["status"].to_list() == ["CREATED"] + ["REJECTED"] * 9
     assert result["message"][9] == "`country` is empty"
+    assert result["valid_from"].to_list()[7:9] == ["2024-02-30", "2024-05-01"], "as sent"
+    assert result["valid_to"][8] == "2024-01-01"
     assert "DEFAULT" in result["message"][5]
     assert len(links_in_store(root)) == 1
 

@@ -89,9 +89,9 @@ def _answer(
                CASE WHEN status = '{Status.NOT_FOUND}' THEN '{NOT_FOUND_MESSAGE}'
                     ELSE {message} END AS message,
                insz, country, key_type, foreign_key,
-               CASE WHEN status = '{Status.NOT_FOUND}' THEN valid_from
+               CASE WHEN status = '{Status.NOT_FOUND}' THEN CAST(valid_from_d AS VARCHAR)
                     ELSE CAST({period[0]} AS VARCHAR) END AS valid_from,
-               CASE WHEN status = '{Status.NOT_FOUND}' THEN valid_to
+               CASE WHEN status = '{Status.NOT_FOUND}' THEN CAST(valid_to_d AS VARCHAR)
                     ELSE CAST({period[1]} AS VARCHAR) END AS valid_to
         FROM outcome
         UNION ALL

@@ -73,10 +73,10 @@ def answer_create(connection: duckdb.DuckDBPyConnection) -> bool:
                          THEN 'the link exists with another period: use update to change it'
                END AS message,
                r.insz, r.country, r.key_type, r.foreign_key,
-               CASE WHEN r.reason IS NOT NULL OR o.status = '{Status.REJECTED}' THEN r.valid_from
+               CASE WHEN r.reason IS NOT NULL THEN r.valid_from
                     WHEN o.status = '{Status.ALREADY_EXISTS}' THEN CAST(o.stored_from AS VARCHAR)
                     ELSE CAST(r.valid_from_d AS VARCHAR) END AS valid_from,
-               CASE WHEN r.reason IS NOT NULL OR o.status = '{Status.REJECTED}' THEN r.valid_to
+               CASE WHEN r.reason IS NOT NULL THEN r.valid_to
                     WHEN o.status = '{Status.ALREADY_EXISTS}' THEN CAST(o.stored_to AS VARCHAR)
                     ELSE CAST(r.valid_to_d AS VARCHAR) END AS valid_to
         FROM request r LEFT JOIN outcome o USING (row)

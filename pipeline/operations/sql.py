@@ -30,9 +30,11 @@ def known_at(link: str, moment: str) -> str:
 
 
 def rejected_rows() -> str:
-    """Answer rows of the rejected request rows, echoing their normalised values."""
+    """Answer rows of the rejected request rows, echoing their normalised values: the dates as
+    sent, or, for a row rejected as a duplicate (valid, so staged with its dates read), as read."""
     return f"""
         SELECT row, ref, '{Status.REJECTED}' AS status, reason, message, insz, country, key_type,
-               foreign_key, valid_from, valid_to
+               foreign_key, coalesce(valid_from, CAST(valid_from_d AS VARCHAR)) AS valid_from,
+               coalesce(valid_to, CAST(valid_to_d AS VARCHAR)) AS valid_to
         FROM request WHERE reason IS NOT NULL
     """
