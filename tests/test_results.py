@@ -88,7 +88,10 @@ def test_an_answer_in_request_order_is_copied_in_that_order(connection, tmp_path
 
 @pytest.mark.parametrize("file_format", ["parquet", "csv"])
 def test_an_answer_that_fails_leaves_nothing(connection, tmp_path, file_format):
-    connection.execute("CREATE OR REPLACE TEMP VIEW answer AS SELECT error('disk full') AS row")
+    connection.execute(
+        "CREATE OR REPLACE TEMP VIEW answer AS"
+        " SELECT error('disk full') AS row, 'CREATED' AS status, NULL AS reason"
+    )
     with pytest.raises(duckdb.Error, match="disk full"):
         write_result(
             connection, path=tmp_path / f"copied.{file_format}", file_format=file_format,
