@@ -9,18 +9,19 @@ _ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{
 
 
 def parse_date(text: pl.Expr) -> pl.Expr:
-    """``YYYY-MM-DD`` and a day that exists, else null (polars alone would take ``2024-2-3``)."""
+    """``YYYY-MM-DD`` and a day that exists, else null (polars alone would take ``2024-2-3``).
+    Years start at 1: polars would read year 0, which DuckDB then writes ``0001-01-01 (BC)``."""
     return (
-        pl.when(text.str.contains(_ISO_DATE))
+        pl.when(text.str.contains(_ISO_DATE) & ~_year_zero(text))
         .then(text.str.to_date("%Y-%m-%d", strict=False))
         .otherwise(None)
     )
 
 
 def parse_timestamp(text: pl.Expr) -> pl.Expr:
-    """An ISO 8601 timestamp with ``Z`` or an offset, as UTC; anything else is null."""
+    """An ISO 8601 timestamp with ``Z`` or an offset, as UTC, from year 1; else null."""
     return (
-        pl.when(text.str.contains(_ISO_TIMESTAMP))
+        pl.when(text.str.contains(_ISO_TIMESTAMP) & ~_year_zero(text))
         .then(
             pl.coalesce(
                 text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", time_zone="UTC", strict=False),
@@ -29,6 +30,10 @@ def parse_timestamp(text: pl.Expr) -> pl.Expr:
         )
         .otherwise(None)
     )
+
+
+def _year_zero(text: pl.Expr) -> pl.Expr:
+    return text.str.starts_with("0000")
 
 
 def is_valid_date(text: pl.Expr, parsed: pl.Expr) -> pl.Expr:

@@ -121,6 +121,19 @@ def test_every_row_reason(root, drop, run):
     assert len(links_in_store(root)) == 1
 
 
+def test_a_date_of_year_zero_is_invalid_and_year_one_is_echoed_as_sent(root, drop, run):
+    rows = [
+        f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},0000-01-01,,zero",
+        f"{INSZ_1990},FR,PASSPORT,P7654321,0001-01-01,9999-12-31,one",
+    ]
+    drop("KSZ", "create", "years.csv", HEADER + "\n".join(rows) + "\n")
+    run()
+    result = result_csv(root, "KSZ", "create", "years")
+    assert result["reason"].to_list() == ["INVALID_DATE", None]
+    assert result["valid_from"].to_list() == ["0000-01-01", "0001-01-01"]
+    assert result["valid_to"][1] == "9999-12-31"
+
+
 def test_redrop_of_the_same_content_is_a_duplicate(root, drop, run):
     content = HEADER + f"{INSZ_1990},NL,TAX_NUMBER,{BSN_A},,,\n"
     drop("KSZ", "create", "load.csv", content)

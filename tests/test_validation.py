@@ -157,3 +157,17 @@ def test_a_clean_chunk_has_no_reasons():
         (None, None, "NL", "123456782"),
         (None, None, "GR", "AB12345"),
     ]
+
+
+def test_a_date_or_timestamp_of_year_zero_does_not_parse():
+    """Polars reads year 0; DuckDB would write it back as `0001-01-01 (BC)`."""
+    frame = pl.DataFrame(
+        {
+            "date": ["0000-01-01", "0001-01-01", "9999-12-31"],
+            "timestamp": ["0000-06-01T00:00Z", "0001-06-01T00:00Z", "9999-06-01T00:00Z"],
+        }
+    )
+    parsed = frame.select(
+        parse_date(pl.col("date")).dt.year(), parse_timestamp(pl.col("timestamp")).dt.year()
+    )
+    assert parsed.rows() == [(None, None), (1, 1), (9999, 9999)]
