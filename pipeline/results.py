@@ -258,7 +258,9 @@ def write_result(
     ``in_order``: the answer reads the staged request alone, one row per request row, so
     DuckDB gives it in request order. CSV is copied by DuckDB on all cores. Parquet is streamed
     to pyarrow's writer ``range_rows`` rows at a time: DuckDB's copy took a third longer and half
-    as much CPU again (2M rows), and wrote its own shape of file.
+    as much CPU again (2M rows), and wrote its own shape of file. The stream's text comes as
+    plain strings, which DuckDB makes and pyarrow encodes for less than string views (a 2M-row
+    result: 0.66-0.69 CPU s against 0.82-0.87), and DuckDB counts the statuses in one query.
 
     Else, with ``rows`` (the request's row count), the answer is read ``range_rows`` request
     rows at a time: the staged request is stored in row order, so DuckDB reads a range of it
@@ -280,7 +282,9 @@ def write_result(
         if in_order:  # the rows as DuckDB made them
             writer.write(part)
             return
-        frame = _frame(part).sort(order, nulls_last=False)
+        frame = pl.from_arrow(part, rechunk=True)
+        assert isinstance(frame, pl.DataFrame)
+        frame = frame.sort(order, nulls_last=False)
         writer.write(frame)
         counts.add(frame)
 
@@ -299,12 +303,6 @@ def write_result(
             counted = "SELECT status, reason, count(*) FROM answer GROUP BY ALL"
             counts.add_groups(connection.sql(counted).fetchall())
     return counts
-
-
-def _frame(part: pa.Table) -> pl.DataFrame:
-    frame = pl.from_arrow(part, rechunk=True)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 def _answer_parts(
