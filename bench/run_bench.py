@@ -309,15 +309,15 @@ class Run:
     code: int
 
 
-def run_measured(command: list[str], *, log: Path) -> Run:
-    """Wall and CPU seconds, peak RSS and exit code of one child process; its output goes to
-    log."""
+def run_measured(command: list[str], *, log: Path, env: dict[str, str] | None = None) -> Run:
+    """Wall and CPU seconds, peak RSS and exit code of one child process (in ``env``, else
+    this one's environment); its output goes to log."""
     rss_file = log.with_suffix(".rss")
     if TIME_BIN.exists():
         command = [str(TIME_BIN), "-f", "%M %U %S", "-o", str(rss_file), *command]
     with log.open("wb") as output:
         start = time.perf_counter()
-        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
         peak_kb = 0
         while child.poll() is None:  # fallback sampling, when /usr/bin/time is missing
             peak_kb = max(peak_kb, _vm_hwm_kb(child.pid))
