@@ -35,10 +35,10 @@ from run_bench import (
     INSTITUTION,
     STEPS,
     Inputs,
-    _batch_seconds,
-    _check_receipt,
-    _stages,
+    check_receipt,
     generate_inputs,
+    logged_batch_seconds,
+    logged_stages,
     machine,
     parse_size,
     run_measured,
@@ -132,10 +132,10 @@ def drop_and_process(
     command = side.command("-v", "process", "--root", str(root), "--settle", "0")
     run = run_measured(command, log=log, env=side.environment)
     expected = inputs.expected[step]
-    check = _check_receipt(root, step, source, rows=sum(expected.values()), expected=expected,
+    check = check_receipt(root, step, source, rows=sum(expected.values()), expected=expected,
                            code=run.code, log=log)  # fmt: skip
-    return ABRun(side.name, pair, run.seconds, _batch_seconds(log), run.cpu_seconds,
-                 run.peak_rss_mb, _stages(log), check)  # fmt: skip
+    return ABRun(side.name, pair, run.seconds, logged_batch_seconds(log), run.cpu_seconds,
+                 run.peak_rss_mb, logged_stages(log), check)  # fmt: skip
 
 
 def compare(

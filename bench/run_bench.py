@@ -400,21 +400,21 @@ def measure_linkreg(inputs: Inputs, fmt: str, root: Path, *, repeat: int = 0) ->
         command = [linkreg, "-v", "process", "--root", str(root), "--settle", "0"]
         run = run_measured(command, log=log)
         rows = sum(inputs.expected[step].values())
-        check = _check_receipt(
+        check = check_receipt(
             root, operation, source, rows=rows, expected=inputs.expected[step], code=run.code,
             log=log,
         )  # fmt: skip
         measurements.append(
             Measurement(
                 inputs.links, fmt, step, "linkreg", rows, run.seconds, run.peak_rss_mb,
-                cpu_seconds=run.cpu_seconds, batch_seconds=_batch_seconds(log),
-                stages=_stages(log), check=check, repeat=repeat,
+                cpu_seconds=run.cpu_seconds, batch_seconds=logged_batch_seconds(log),
+                stages=logged_stages(log), check=check, repeat=repeat,
             )
         )  # fmt: skip
     return measurements
 
 
-def _check_receipt(
+def check_receipt(
     root: Path,
     step: str,
     source: Path,
@@ -435,7 +435,7 @@ def _check_receipt(
     return "ok"
 
 
-def _batch_seconds(log: Path) -> float | None:
+def logged_batch_seconds(log: Path) -> float | None:
     """Seconds between the 'batch started' and 'batch finished' JSON log lines."""
     moments = {}
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -449,7 +449,7 @@ def _batch_seconds(log: Path) -> float | None:
     return (moments["finished"] - moments["started"]).total_seconds()
 
 
-def _stages(log: Path) -> dict[str, float]:
+def logged_stages(log: Path) -> dict[str, float]:
     """The batch's 'stages: read 0.26 s, validate 0.69 s, ...' log line as a dict."""
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
         if line.startswith("{"):
