@@ -90,10 +90,13 @@ def code_tree(revision: str | None, folder: Path) -> Path:
     else:
         archive = subprocess.run(
             ["git", "-C", str(REPOSITORY), "archive", revision, *PACKAGES],
-            check=True,
+            check=False,
             capture_output=True,
-        ).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        )
+        if archive.returncode != 0:
+            message = archive.stderr.decode(errors="replace").strip()
+            raise SystemExit(f"cannot take the packages of {revision!r} from git: {message}")
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             tar.extractall(folder, filter="data")
     compileall.compile_dir(folder, quiet=1)
     return folder

@@ -48,3 +48,15 @@ def test_ab_runs_each_side_from_its_own_code_in_alternating_pairs(tmp_path: Path
     work = tmp_path / "work"
     assert (work / "base" / "pipeline" / "processor.py").exists()
     assert (work / "head" / "pipeline" / "processor.py").exists()
+
+
+@pytest.mark.skipif(not _in_a_git_clone(), reason="compares git revisions")
+def test_ab_refuses_a_revision_git_does_not_know(tmp_path: Path):
+    done = subprocess.run(
+        [sys.executable, str(REPOSITORY / "bench" / "ab.py"), "--base", "no-such-revision",
+         "--workdir", str(tmp_path / "work"), "--out", str(tmp_path / "ab.json")],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "cannot take the packages of 'no-such-revision' from git" in done.stderr
+    assert not (tmp_path / "ab.json").exists()
