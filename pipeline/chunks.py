@@ -159,11 +159,12 @@ def stage_request(
         stored: list[Future[None]] = []
         for chunk in stages.timed("read", chunks):
             with stages.timing("validate"):
-                if operation is Operation.FORMATS:
-                    staged = chunk.select(*empty)
-                else:
-                    validated = validate_chunk(chunk, operation=operation, rules=rules)
-                    staged = validated.select(*empty)
+                validated = (
+                    chunk
+                    if operation is Operation.FORMATS
+                    else validate_chunk(chunk, operation=operation, rules=rules)
+                )
+                staged = validated.select(*empty)
             rows += chunk.height
             with stages.timing("stage wait"):
                 wait_for_all(stored)
