@@ -267,7 +267,7 @@ class Processor:
             connection.execute("BEGIN TRANSACTION")
             try:
                 with facts.stages.timing("answer"):
-                    in_order = answer_request(
+                    ordering = answer_request(
                         connection, operation=claimed.operation, rules=self.rules
                     )
                 with facts.stages.timing("write"):
@@ -279,7 +279,7 @@ class Processor:
                         columns=result_columns(claimed.operation),
                         rows=None if claimed.operation is Operation.FORMATS else rows,
                         range_rows=chunk_rows(request),
-                        in_order=in_order,
+                        ordering=ordering,
                     )
                 changed = 0
                 if claimed.operation.mutates and not facts.dry_run:

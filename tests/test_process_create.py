@@ -173,15 +173,20 @@ def test_input_is_archived_and_work_area_left_empty(root, drop, run):
 
 @pytest.mark.parametrize("chunk_rows", [1_000_000, 3], ids=["one chunk", "chunks of 3 rows"])
 @pytest.mark.parametrize("most_in_memory", [1_000_000, 0], ids=["in memory", "in a file"])
+@pytest.mark.parametrize("most_corrections", [1_000_000, 4], ids=["corrected", "sorted"])
 def test_rows_that_concern_only_themselves_and_contested_rows_in_one_file(
-    root, drop, run, monkeypatch, chunk_rows, most_in_memory
+    root, drop, run, monkeypatch, chunk_rows, most_in_memory, most_corrections
 ):
     """Each way a row can depend on the store or on other rows, beside plain new links; staged
-    a chunk of rows at a time, or in a database file of its own, the answer is the same."""
+    a chunk of rows at a time, or in a database file of its own, the answer is the same; and
+    the same whether the result is read as staged with the contested rows' answers put in
+    their place, or (more contested rows than that) sorted by ranges."""
     from pipeline import chunks
+    from pipeline.operations import create
 
     monkeypatch.setattr(chunks, "CHUNK_ROWS", chunk_rows)
     monkeypatch.setattr(chunks, "STAGED_IN_MEMORY_ROWS", most_in_memory)
+    monkeypatch.setattr(create, "MOST_CORRECTIONS", most_corrections)
     staged_in = record_staging(monkeypatch)
     drop(
         "KSZ",

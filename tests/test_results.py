@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.audit import ConsultationWriter
-from pipeline.results import ParquetPartWriter, result_writer, write_result
+from pipeline.results import Ordering, ParquetPartWriter, result_writer, write_result
 
 # More rows than two DuckDB row groups (122,880 rows each), so that the copy runs on all cores.
 ROWS = 400_000
@@ -39,8 +39,9 @@ def connection():
             CREATE TEMP VIEW answer AS
             SELECT row, ref,
                    CASE WHEN reason IS NULL THEN 'CREATED' ELSE 'REJECTED' END AS status,
-                   reason, message, NULL AS insz, 'NL' AS country, NULL AS key_type,
-                   NULL AS foreign_key, NULL AS valid_from, NULL AS valid_to
+                   reason, message, NULL::VARCHAR AS insz, 'NL' AS country,
+                   NULL::VARCHAR AS key_type, NULL::VARCHAR AS foreign_key,
+                   NULL::VARCHAR AS valid_from, NULL::VARCHAR AS valid_to
             FROM request
             """
         )
@@ -62,7 +63,7 @@ def test_an_answer_in_request_order_is_copied_in_that_order(connection, tmp_path
     copied, ranged = tmp_path / f"copied.{file_format}", tmp_path / f"ranged.{file_format}"
     counts = write_result(
         connection, path=copied, file_format=file_format, delimiter=";", rows=ROWS,
-        range_rows=150_000, in_order=True,
+        range_rows=150_000, ordering=Ordering.AS_STAGED,
     )  # fmt: skip
     expected = write_result(
         connection, path=ranged, file_format=file_format, delimiter=";", rows=ROWS,
@@ -86,6 +87,75 @@ def test_an_answer_in_request_order_is_copied_in_that_order(connection, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([copied.name, ranged.name])
 
 
+def correct(connection, *, every: int) -> None:
+    """Contests every ``every``-th valid row of the fixture's answer, as ``create`` leaves it: the
+    answer as staged, the contested rows' corrections (in no order), and ``answer`` the two
+    together."""
+    connection.execute(
+        f"""
+        ALTER VIEW answer RENAME TO answer_as_staged;
+        CREATE TEMP VIEW answer_corrections AS
+        SELECT row, 'CONFLICT' AS status, 'KEY_LINKED_TO_OTHER_INSZ' AS reason,
+               'linked; "elsewhere"' AS message, NULL::VARCHAR AS valid_from,
+               '2030-01-0' || (row % 9 + 1) AS valid_to
+        FROM answer_as_staged WHERE row % {every} = 0 AND reason IS NULL
+        ORDER BY hash(row);
+        CREATE TEMP VIEW answer AS
+        SELECT s.row, s.ref, coalesce(c.status, s.status) AS status,
+               coalesce(c.reason, s.reason) AS reason,
+               CASE WHEN c.row IS NULL THEN s.message ELSE c.message END AS message,
+               s.insz, s.country, s.key_type, s.foreign_key,
+               CASE WHEN c.row IS NULL THEN s.valid_from ELSE c.valid_from END AS valid_from,
+               CASE WHEN c.row IS NULL THEN s.valid_to ELSE c.valid_to END AS valid_to
+        FROM answer_as_staged s LEFT JOIN answer_corrections c USING (row)
+        """
+    )
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "csv", "csv.gz"])
+def test_an_answer_as_staged_with_corrections_gives_the_sorted_answer(
+    connection, tmp_path, file_format
+):
+    """Read as staged with the corrections put in their rows, the answer gives the file and
+    the counts that the ranges, sorted by polars, give."""
+    every = 613
+    correct(connection, every=every)
+    streamed, ranged = tmp_path / f"streamed.{file_format}", tmp_path / f"ranged.{file_format}"
+    counts = write_result(
+        connection, path=streamed, file_format=file_format, delimiter=";", rows=ROWS,
+        range_rows=150_000, ordering=Ordering.CORRECTED,
+    )  # fmt: skip
+    expected = write_result(
+        connection, path=ranged, file_format=file_format, delimiter=";", rows=ROWS,
+        range_rows=150_000,
+    )  # fmt: skip
+
+    result, text = content(streamed, file_format)
+    expected_rows, expected_text = content(ranged, file_format)
+    assert result["row"].cast(pl.Int64).to_list() == list(range(1, ROWS + 1))
+    assert result.equals(expected_rows)
+    assert text == expected_text
+    contested = result.filter(pl.col("status") == "CONFLICT")
+    assert contested["row"].cast(pl.Int64).to_list() == [
+        row for row in range(every, ROWS + 1, every) if row % 997
+    ]
+    assert contested["message"].unique().to_list() == ['linked; "elsewhere"']
+    assert contested["valid_from"].null_count() == contested.height
+    rejected = ROWS // 997
+    assert (
+        counts.as_dict()
+        == expected.as_dict()
+        == {
+            "status": {
+                "CONFLICT": contested.height,
+                "CREATED": ROWS - rejected - contested.height,
+                "REJECTED": rejected,
+            },
+            "reason": {"INVALID_INSZ": rejected, "KEY_LINKED_TO_OTHER_INSZ": contested.height},
+        }
+    )
+
+
 @pytest.mark.parametrize("file_format", ["parquet", "csv"])
 def test_an_answer_that_fails_leaves_nothing(connection, tmp_path, file_format):
     connection.execute(
@@ -95,7 +165,7 @@ def test_an_answer_that_fails_leaves_nothing(connection, tmp_path, file_format):
     with pytest.raises(duckdb.Error, match="disk full"):
         write_result(
             connection, path=tmp_path / f"copied.{file_format}", file_format=file_format,
-            delimiter=",", columns=("row",), rows=1, range_rows=1, in_order=True,
+            delimiter=",", columns=("row",), rows=1, range_rows=1, ordering=Ordering.AS_STAGED,
         )  # fmt: skip
     assert list(tmp_path.iterdir()) == []
 
@@ -116,7 +186,7 @@ def test_a_write_that_fails_midway_leaves_nothing_and_the_store_usable(
     with pytest.raises(OSError, match="no space"):
         write_result(
             connection, path=tmp_path / "copied.parquet", file_format="parquet", delimiter=None,
-            rows=ROWS, range_rows=100_000, in_order=True,
+            rows=ROWS, range_rows=100_000, ordering=Ordering.AS_STAGED,
         )  # fmt: skip
     assert written == [100_000]
     assert list(tmp_path.iterdir()) == []

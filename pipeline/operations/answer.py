@@ -19,6 +19,7 @@ from pipeline.operations.changes import (
 )
 from pipeline.operations.create import answer_create, apply_create
 from pipeline.operations.formats import FORMAT_COLUMNS, answer_formats
+from pipeline.results import Ordering
 from pipeline.store import registered, sql_path
 from pipeline.validation import Rules
 
@@ -86,10 +87,10 @@ def answer_request(
     *,
     operation: Operation,
     rules: Rules,
-) -> bool:
-    """Builds ``answer`` from the staged ``request`` table; says whether it reads ``request``
-    alone, one row per request row, and so comes in request order (a ``create`` in which no row
-    was contested): ``write_result`` then copies it as it comes."""
+) -> Ordering:
+    """Builds ``answer`` from the staged ``request`` table; says how it comes, and so how
+    ``write_result`` puts it in request order: a ``create``'s as staged or corrected, any other
+    unsorted."""
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE exclusive_key_types AS"
         " SELECT unnest(CAST($types AS VARCHAR[])) AS key_type",
@@ -101,7 +102,7 @@ def answer_request(
         answer_formats(connection, catalogue=rules.catalogue, aliases=rules.country_aliases)
     else:
         _ANSWERS[operation](connection)
-    return False
+    return Ordering.UNSORTED
 
 
 def drop_work_tables(connection: duckdb.DuckDBPyConnection) -> None:

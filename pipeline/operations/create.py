@@ -7,7 +7,8 @@ classified one by one, in a narrow ``outcome`` table; ``answer`` and the insert 
 ``request`` once, beside ``outcome``. Wide copies of the staged rows are what made the load slow
 (and spill past DuckDB's memory limit), so none is made. When no row is contested, as in a first
 load, ``answer`` reads ``request`` alone: it then comes in request order, so the result is
-copied as it comes, with no sort (a join with ``outcome`` would not keep that order).
+copied as it comes, with no sort (a join with ``outcome`` would not keep that order). When some
+are, the result is still read so, the contested rows' answers put in their place.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import duckdb
 
 from pipeline.contract import Reason, Status
 from pipeline.operations.mutations import find_period_overlaps
+from pipeline.results import AS_STAGED_VIEW, CORRECTIONS_VIEW, MOST_CORRECTIONS, Ordering
 
 MESSAGES = {
     Reason.KEY_LINKED_TO_OTHER_INSZ: "the foreign key is already linked to another INSZ",
@@ -27,38 +29,40 @@ MESSAGES = {
 }
 
 
-def answer_create(connection: duckdb.DuckDBPyConnection) -> bool:
+def answer_create(connection: duckdb.DuckDBPyConnection) -> Ordering:
     """Classifies every row as CREATED, ALREADY_EXISTS or CONFLICT, and builds ``answer``;
-    says whether ``answer`` comes in request order (when no row was contested).
+    says how it comes (``Ordering``): as staged when no row was contested, else corrected by
+    the contested rows' answers, unless they are too many to hold.
 
     A foreign key belongs to one INSZ per country: its owner is the INSZ the store links it to,
     else the INSZ of the first row of the file that names it. Rows for any other INSZ clash.
     """
     find_contested(connection)
     classify_contested(connection)
-    if connection.execute("SELECT NOT EXISTS (FROM outcome)").fetchall() == [(True,)]:
-        connection.execute(
-            f"""
-            CREATE OR REPLACE TEMP VIEW answer AS
-            SELECT row, ref,
-                   CASE WHEN reason IS NULL THEN '{Status.CREATED}'
-                        ELSE '{Status.REJECTED}' END AS status,
-                   reason, message, insz, country, key_type, foreign_key,
-                   CASE WHEN reason IS NULL THEN CAST(valid_from_d AS VARCHAR)
-                        ELSE valid_from END AS valid_from,
-                   CASE WHEN reason IS NULL THEN CAST(valid_to_d AS VARCHAR)
-                        ELSE valid_to END AS valid_to
-            FROM request
-            """
-        )
-        return True
+    # Every row not contested is REJECTED by validation (and echoes the request), or CREATED.
+    as_staged = f"""
+        SELECT row, ref,
+               CASE WHEN reason IS NULL THEN '{Status.CREATED}'
+                    ELSE '{Status.REJECTED}' END AS status,
+               reason, message, insz, country, key_type, foreign_key,
+               CASE WHEN reason IS NULL THEN CAST(valid_from_d AS VARCHAR)
+                    ELSE valid_from END AS valid_from,
+               CASE WHEN reason IS NULL THEN CAST(valid_to_d AS VARCHAR)
+                    ELSE valid_to END AS valid_to
+        FROM request
+    """
+    contested = connection.execute("SELECT count(*) FROM outcome").fetchall()[0][0]
+    if contested == 0:
+        connection.execute(f"CREATE OR REPLACE TEMP VIEW answer AS {as_staged}")
+        return Ordering.AS_STAGED
     messages = " ".join(f"WHEN '{reason}' THEN '{text}'" for reason, text in MESSAGES.items())
-    # A row without an outcome is REJECTED by validation, or CREATED; a duplicate is REJECTED
-    # and echoes the request like any rejected row; a CONFLICT is told why; ALREADY_EXISTS
-    # shows the stored period.
-    connection.execute(
-        f"""
-        CREATE OR REPLACE TEMP VIEW answer AS
+
+    def answered(join: str) -> str:
+        """The rows of ``request`` with their ``outcome`` (a LEFT join) or the rows that have
+        one (an INNER join): a row without one is answered as staged; a duplicate is REJECTED
+        and echoes the request like any rejected row; a CONFLICT is told why; ALREADY_EXISTS
+        shows the stored period."""
+        return f"""
         SELECT r.row, r.ref,
                CASE WHEN r.reason IS NOT NULL THEN '{Status.REJECTED}'
                     ELSE coalesce(o.status, '{Status.CREATED}') END AS status,
@@ -79,10 +83,18 @@ def answer_create(connection: duckdb.DuckDBPyConnection) -> bool:
                CASE WHEN r.reason IS NOT NULL THEN r.valid_to
                     WHEN o.status = '{Status.ALREADY_EXISTS}' THEN CAST(o.stored_to AS VARCHAR)
                     ELSE CAST(r.valid_to_d AS VARCHAR) END AS valid_to
-        FROM request r LEFT JOIN outcome o USING (row)
+        FROM request r {join} JOIN outcome o USING (row)
         """
+
+    connection.execute(f"CREATE OR REPLACE TEMP VIEW answer AS {answered('LEFT')}")
+    if contested > MOST_CORRECTIONS:
+        return Ordering.UNSORTED
+    connection.execute(f"CREATE OR REPLACE TEMP VIEW {AS_STAGED_VIEW} AS {as_staged}")
+    connection.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {CORRECTIONS_VIEW} AS
+            SELECT row, status, reason, message, valid_from, valid_to FROM ({answered("INNER")})"""
     )
-    return False
+    return Ordering.CORRECTED
 
 
 def find_contested(connection: duckdb.DuckDBPyConnection) -> None:
