@@ -33,13 +33,15 @@ from run_bench import (
     CONFIG,
     FORMATS,
     INSTITUTION,
-    STEPS,
+    MEASURED_STEPS,
     Inputs,
     check_receipt,
+    file_stem,
     generate_inputs,
     logged_batch_seconds,
     logged_stages,
     machine,
+    operation_of,
     parse_size,
     run_measured,
 )
@@ -127,16 +129,16 @@ def drop_and_process(
 ) -> ABRun:
     """The step's file dropped in the root's inbox and answered by one `linkreg process`."""
     source = inputs.files[fmt][step]
-    inbox = root / "inbox" / INSTITUTION / step
+    inbox = root / "inbox" / INSTITUTION / operation_of(step)
     inbox.mkdir(parents=True, exist_ok=True)
     shutil.copy(source, inbox / f".{source.name}.part")  # hidden until whole
     (inbox / f".{source.name}.part").rename(inbox / source.name)
-    log = root / f"process-{step}.log"
+    log = root / f"process-{file_stem(step)}.log"
     command = side.command("-v", "process", "--root", str(root), "--settle", "0")
     run = run_measured(command, log=log, env=side.environment)
     expected = inputs.expected[step]
-    check = check_receipt(root, step, source, rows=sum(expected.values()), expected=expected,
-                           code=run.code, log=log)  # fmt: skip
+    check = check_receipt(root, operation_of(step), source, rows=sum(expected.values()),
+                          expected=expected, code=run.code, log=log)  # fmt: skip
     return ABRun(side.name, pair, run.seconds, logged_batch_seconds(log), run.cpu_seconds,
                  run.peak_rss_mb, logged_stages(log), check)  # fmt: skip
 
@@ -154,7 +156,7 @@ def compare(
     """``pairs`` pairs of runs, base and head in turns. A lookup runs on a copy of one root
     whose links the head loaded; a load, on a new empty root each time."""
     loaded = None
-    if step != "create":
+    if operation_of(step) != "create":
         loaded = new_root(sides["head"], workdir / "loaded")
         load = drop_and_process(sides["head"], loaded, inputs, fmt=fmt, step="create", pair=0)
         if load.check != "ok":
@@ -221,7 +223,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="a git revision: the code before")
     parser.add_argument("--head", help="a git revision (default: the working tree)")
-    parser.add_argument("--step", choices=STEPS, default="lookup-insz")
+    parser.add_argument("--step", choices=MEASURED_STEPS, default="lookup-insz")
     parser.add_argument("--format", choices=FORMATS, default="parquet")
     parser.add_argument("--links", type=parse_size, default=parse_size("2M"))
     parser.add_argument("--requests", type=parse_size, default=parse_size("1M"))

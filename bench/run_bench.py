@@ -47,6 +47,13 @@ STRESS_ASKED_ROWS = 100_000  # at most: each row of that INSZ lookup has 30-odd 
 STRESS_COUNTRIES = ("AT", "BG", "CY", "CZ", "DK", "EE", "FI", "GR", "HR", "HU", "IE", "IS", "IT",
                     "LI", "LT", "LU", "LV", "MT", "NO", "PT", "RO", "SE", "SI", "SK", "CH", "US",
                     "CA", "AU", "JP", "BR")  # fmt: skip
+# A second mass load, into an empty store of its own, against its own floor: the load's links
+# again, with contested rows among them, whose answers depend on other rows (every
+# CONTESTED_EVERY-th valid link repeated further on, and the key of another given further on to
+# an INSZ of nobody else).
+CONTESTED = "contested create"
+CONTESTED_EVERY = 100  # 1 % repeated, 1 % keys given to a second INSZ
+MEASURED_STEPS = (*STEPS, CONTESTED)  # those with a floor
 INSTITUTION = "KSZ"
 # (country, key type, format rule, share of the links); the rest are GB passports (DEFAULT).
 # DE-IDNR is left out: its generator is too slow for millions; FR-NIR (~150 us a key) is kept small.
@@ -154,6 +161,9 @@ def generate_inputs(folder: Path, *, links: int, requests: int, stress: bool = F
     )
     invalid_links = frame.select(broken.sum()).item()
     valid = frame.filter(~broken)
+    contested, contested_counts = _contested_load(
+        frame, valid=frame.select(~broken).to_series(), strangers=everyone.tail(unknown_insz)
+    )
 
     exist = requests - unknown_insz - int(requests * 0.03)
     lookup_insz = pl.concat(
@@ -179,6 +189,7 @@ def generate_inputs(folder: Path, *, links: int, requests: int, stress: bool = F
     )
     frames = {
         "create": frame,
+        CONTESTED: contested,
         "lookup-insz": _with_ref(lookup_insz),
         "lookup-key": _with_ref(lookup_key),
     }
@@ -191,7 +202,7 @@ def generate_inputs(folder: Path, *, links: int, requests: int, stress: bool = F
     files: dict[str, dict[str, Path]] = {fmt: {} for fmt in FORMATS}
     for step, data in frames.items():
         for fmt in FORMATS:
-            path = folder / f"{_file_stem(step)}-{data.height}.{fmt}"
+            path = folder / f"{file_stem(step)}-{data.height}.{fmt}"
             if fmt == "csv":
                 data.write_csv(path)
             else:
@@ -199,6 +210,7 @@ def generate_inputs(folder: Path, *, links: int, requests: int, stress: bool = F
             files[fmt][step] = path
     expected = {
         "create": {"CREATED": links - invalid_links, "REJECTED": invalid_links},
+        CONTESTED: contested_counts,
         "lookup-insz": {
             "FOUND": exist,
             "NOT_FOUND": unknown_insz,
@@ -211,6 +223,30 @@ def generate_inputs(folder: Path, *, links: int, requests: int, stress: bool = F
         },
     } | expected_later
     return Inputs(links=links, requests=requests, files=files, expected=expected)
+
+
+def _contested_load(
+    load: pl.DataFrame, *, valid: pl.Series, strangers: pl.Series
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The load's links with contested rows among them (``CONTESTED``), and the status counts
+    they must get. Each added row comes 1 to 1,000 rows after the row it copies, so that the
+    contested rows are spread over the file."""
+    rows = load.with_row_index("at").filter(valid)
+    repeated = rows.gather_every(CONTESTED_EVERY)
+    clashing = rows.gather_every(CONTESTED_EVERY, offset=CONTESTED_EVERY // 2)
+    clashing = clashing.head(strangers.len())
+    clashing = clashing.with_columns(insz=strangers.head(clashing.height))
+    position = pl.col("at").cast(pl.Int64)
+    added = pl.concat([repeated, clashing]).with_columns(
+        order=(position + (pl.col("at").hash(SEED) % 1000).cast(pl.Int64) + 1) * 2 + 1
+    )
+    placed = pl.concat([load.with_row_index("at").with_columns(order=position * 2), added])
+    expected = {
+        "CREATED": rows.height,
+        "REJECTED": load.height - rows.height + repeated.height,
+        "CONFLICT": clashing.height,
+    }
+    return placed.sort("order", maintain_order=True).drop("at", "order"), expected
 
 
 def _small_drops(valid: pl.DataFrame) -> tuple[dict[str, pl.DataFrame], dict[str, dict[str, int]]]:
@@ -273,7 +309,12 @@ def _stress_drops(
     )
 
 
-def _file_stem(step: str) -> str:
+def operation_of(step: str) -> str:
+    """The operation of a step: the inbox folder its file is dropped in."""
+    return step.removeprefix(SMALL).removeprefix(STRESS).removeprefix("contested ")
+
+
+def file_stem(step: str) -> str:
     """A step's name in file names: ``small update`` as ``small-update``."""
     return step.replace(" ", "-")
 
@@ -353,6 +394,8 @@ def measure_floor(inputs: Inputs, fmt: str, folder: Path, *, repeat: int = 0) ->
     found = "l.country, l.key_type, l.foreign_key, l.valid_from, l.valid_to"
     statements = {
         "create": f"CREATE TABLE links AS SELECT * FROM {reader.format(str(files['create']))}",
+        CONTESTED: "CREATE TABLE contested AS SELECT *"
+        f" FROM {reader.format(str(files[CONTESTED]))}",
         "lookup-insz": f"SELECT r.*, {found} FROM {reader.format(str(files['lookup-insz']))} r"
         " LEFT JOIN links l ON r.insz = l.insz",
         "lookup-key": "SELECT r.*, l.insz, l.key_type, l.valid_from, l.valid_to"
@@ -362,10 +405,11 @@ def measure_floor(inputs: Inputs, fmt: str, folder: Path, *, repeat: int = 0) ->
     measurements = []
     for step, query in statements.items():
         result = folder / f"{step}.result.{fmt}"
-        sql = query if step == "create" else f"COPY ({query}) TO '{result}' (FORMAT {fmt})"
+        loads = step in ("create", CONTESTED)
+        sql = query if loads else f"COPY ({query}) TO '{result}' (FORMAT {fmt})"
         command = [sys.executable, "-c", FLOOR_SCRIPT, str(database), sql]
-        run = run_measured(command, log=folder / f"{step}.log")
-        rows = inputs.links if step == "create" else inputs.requests
+        run = run_measured(command, log=folder / f"{file_stem(step)}.log")
+        rows = sum(inputs.expected[step].values()) if loads else inputs.requests
         check = "ok" if run.code == 0 else f"exit {run.code}: see {folder / f'{step}.log'}"
         measurements.append(
             Measurement(
@@ -382,26 +426,29 @@ def measure_floor(inputs: Inputs, fmt: str, folder: Path, *, repeat: int = 0) ->
 
 
 def measure_linkreg(inputs: Inputs, fmt: str, root: Path, *, repeat: int = 0) -> list[Measurement]:
-    """A fresh root; each file dropped in the inbox and answered by one `linkreg process`."""
+    """A fresh root; each file dropped in the inbox and answered by one `linkreg process`. The
+    contested load goes into a fresh root of its own (``contested_root``)."""
     linkreg = str(Path(sys.executable).with_name("linkreg"))
-    subprocess.run([linkreg, "init", "--root", str(root)], check=True, capture_output=True)
-    (root / "linkreg.toml").write_text(CONFIG, encoding="utf-8")
+    for new in (root, contested_root(root)):
+        subprocess.run([linkreg, "init", "--root", str(new)], check=True, capture_output=True)
+        (new / "linkreg.toml").write_text(CONFIG, encoding="utf-8")
     measurements = []
-    steps = [*STEPS, *(f"{SMALL}{operation}" for operation in SMALL_STEPS)]
+    steps = [*MEASURED_STEPS, *(f"{SMALL}{operation}" for operation in SMALL_STEPS)]
     steps += [f"{STRESS}{operation}" for operation in STRESS_STEPS]
     for step in (step for step in steps if step in inputs.expected):
-        operation = step.removeprefix(SMALL).removeprefix(STRESS)
+        operation = operation_of(step)
         source = inputs.files[fmt][step]
-        inbox = root / "inbox" / INSTITUTION / operation
+        home = contested_root(root) if step == CONTESTED else root
+        inbox = home / "inbox" / INSTITUTION / operation
         inbox.mkdir(parents=True, exist_ok=True)
         shutil.copy(source, inbox / f".{source.name}.part")  # hidden until whole
         (inbox / f".{source.name}.part").rename(inbox / source.name)
-        log = root / f"process-{_file_stem(step)}.log"
-        command = [linkreg, "-v", "process", "--root", str(root), "--settle", "0"]
+        log = home / f"process-{file_stem(step)}.log"
+        command = [linkreg, "-v", "process", "--root", str(home), "--settle", "0"]
         run = run_measured(command, log=log)
         rows = sum(inputs.expected[step].values())
         check = check_receipt(
-            root, operation, source, rows=rows, expected=inputs.expected[step], code=run.code,
+            home, operation, source, rows=rows, expected=inputs.expected[step], code=run.code,
             log=log,
         )  # fmt: skip
         measurements.append(
@@ -412,6 +459,11 @@ def measure_linkreg(inputs: Inputs, fmt: str, root: Path, *, repeat: int = 0) ->
             )
         )  # fmt: skip
     return measurements
+
+
+def contested_root(root: Path) -> Path:
+    """Where the contested load of a measurement in ``root`` goes: an empty store of its own."""
+    return root.with_name(f"{root.name}-contested")
 
 
 def check_receipt(
@@ -490,8 +542,8 @@ def bench_size(
             measurements += measure_floor(inputs, fmt, floor, repeat=repeat)
             measurements += measure_linkreg(inputs, fmt, root, repeat=repeat)
             if not keep and repeat + 1 < repeats:  # the stores of a large size take room
-                shutil.rmtree(floor)
-                shutil.rmtree(root)
+                for used in (floor, root, contested_root(root)):
+                    shutil.rmtree(used)
             console.log(f"{links:,} links, {fmt}: measured ({repeat + 1} of {repeats})")
     return measurements
 
@@ -581,7 +633,7 @@ def growth(measurements: list[Measurement]) -> list[dict[str, object]]:
     rows = []
     for (links, fmt, step, kind), m_small in by_key.items():
         m_big = by_key.get((big, fmt, step, kind))
-        if links != small or m_big is None or step not in STEPS:  # small drops: same rows
+        if links != small or m_big is None or step not in MEASURED_STEPS:  # small: same rows
             continue
         rows.append({
             "format": fmt, "step": step, "kind": kind,
