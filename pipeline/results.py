@@ -391,9 +391,14 @@ def _corrected(answers: pl.DataFrame, corrections: pl.DataFrame) -> pl.DataFrame
     replacing = corrections.slice(first, end - first)
     at = rows.search_sorted(replacing["row"])
     assert rows.gather(at).equals(replacing["row"]), "a correction for a row not in its part"
-    return answers.with_columns(
-        answers[name].scatter(at, replacing[name]) for name in replacing.columns if name != "row"
-    )
+    # A column is copied to be corrected (0.15 s for 2M rows, five columns): only those whose
+    # values the corrections change are (a duplicate keeps the dates it was sent).
+    changed = [
+        name
+        for name in replacing.columns
+        if name != "row" and not answers[name].gather(at).equals(replacing[name])
+    ]
+    return answers.with_columns(answers[name].scatter(at, replacing[name]) for name in changed)
 
 
 def _copy_csv(
