@@ -22,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
@@ -55,6 +56,15 @@ CONTESTED = "contested create"
 CONTESTED_EVERY = 100  # 1 % repeated, 1 % keys given to a second INSZ
 MEASURED_STEPS = (*STEPS, CONTESTED)  # those with a floor
 INSTITUTION = "KSZ"
+# Who writes the Parquet request files. Their layout matters to the floor: DuckDB's `CREATE
+# TABLE ... AS` of the 2M-row load took 1.9-2.0 s from polars' file (16 row groups of 125,000
+# rows) or from DuckDB's own `COPY` (122,880), and 1.0-1.1 s from pyarrow's (two row groups of
+# 1,048,576) or from polars with row groups of 122,880 (session 20). linkreg's load takes the
+# same time from each.
+PARQUET_WRITERS = {
+    "polars": lambda frame, path: frame.write_parquet(path),
+    "pyarrow": lambda frame, path: pq.write_table(frame.to_arrow(), path),
+}
 # (country, key type, format rule, share of the links); the rest are GB passports (DEFAULT).
 # DE-IDNR is left out: its generator is too slow for millions; FR-NIR (~150 us a key) is kept small.
 KEY_MIX = (
@@ -130,9 +140,17 @@ class Report:
 # ---------------------------------------------------------------- synthetic data
 
 
-def generate_inputs(folder: Path, *, links: int, requests: int, stress: bool = False) -> Inputs:
+def generate_inputs(
+    folder: Path,
+    *,
+    links: int,
+    requests: int,
+    stress: bool = False,
+    parquet_writer: str = "polars",
+) -> Inputs:
     """Links (2 % invalid INSZ), lookup-insz and lookup-key requests, as CSV and Parquet; with
-    ``stress``, the ``STRESS_STEPS`` files too."""
+    ``stress``, the ``STRESS_STEPS`` files too. Parquet is written by ``parquet_writer``
+    (``PARQUET_WRITERS``)."""
     today = dt.date.today()
     passports = links - sum(int(links * share) for *_, share in KEY_MIX)
     people_count = links - passports
@@ -206,7 +224,7 @@ def generate_inputs(folder: Path, *, links: int, requests: int, stress: bool = F
             if fmt == "csv":
                 data.write_csv(path)
             else:
-                data.write_parquet(path)
+                PARQUET_WRITERS[parquet_writer](data, path)
             files[fmt][step] = path
     expected = {
         "create": {"CREATED": links - invalid_links, "REJECTED": invalid_links},
@@ -524,6 +542,7 @@ def bench_size(
     repeats: int = 1,
     keep: bool,
     stress: bool = False,
+    parquet_writer: str = "polars",
 ) -> list[Measurement]:
     """Each repetition measures the floor, then linkreg, on the same files, in fresh folders:
     a floor and the linkreg run compared with it are a minute apart at most."""
@@ -531,7 +550,9 @@ def bench_size(
     shutil.rmtree(folder, ignore_errors=True)  # a kept folder of an earlier run
     folder.mkdir(parents=True)
     started = time.perf_counter()
-    inputs = generate_inputs(folder, links=links, requests=requests, stress=stress)
+    inputs = generate_inputs(
+        folder, links=links, requests=requests, stress=stress, parquet_writer=parquet_writer
+    )
     console.log(f"{links:,} links / {requests:,} requests generated in "
                 f"{time.perf_counter() - started:.1f} s")  # fmt: skip
     measurements = []
@@ -778,6 +799,13 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         " over and over (no floor)",
     )
     parser.add_argument(
+        "--parquet-writer",
+        choices=sorted(PARQUET_WRITERS),
+        default="polars",
+        help="what writes the Parquet files (their row groups and pages differ, and DuckDB's"
+        " load of them, the floor, with them)",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=1,
@@ -817,6 +845,7 @@ def main(argv: list[str] | None = None) -> int:
                 repeats=arguments.repeat,
                 keep=arguments.keep,
                 stress=arguments.stress,
+                parquet_writer=arguments.parquet_writer,
             )
             if not arguments.keep:
                 shutil.rmtree(workdir / f"links-{links}")
