@@ -56,25 +56,33 @@ def content(path, file_format):
     return pl.read_csv(text, separator=";", infer_schema=False), text
 
 
-@pytest.mark.parametrize("file_format", ["parquet", "csv", "csv.gz"])
-def test_an_answer_in_request_order_is_copied_in_that_order(connection, tmp_path, file_format):
-    """Read as it comes, the answer gives the file that the ranges, sorted by polars, give; and
-    the same counts."""
-    copied, ranged = tmp_path / f"copied.{file_format}", tmp_path / f"ranged.{file_format}"
+def written_as_sorted(connection, tmp_path, file_format, ordering):
+    """The answer written in the ``ordering`` given and as unsorted (by ranges, sorted by
+    polars): the same file, byte for byte for CSV (quoting, delimiter, empty for null). Its
+    rows, and the counts of both."""
+    written, ranged = tmp_path / f"written.{file_format}", tmp_path / f"ranged.{file_format}"
     counts = write_result(
-        connection, path=copied, file_format=file_format, delimiter=";", rows=ROWS,
-        range_rows=150_000, ordering=Ordering.AS_STAGED,
+        connection, path=written, file_format=file_format, delimiter=";", rows=ROWS,
+        range_rows=150_000, ordering=ordering,
     )  # fmt: skip
     expected = write_result(
         connection, path=ranged, file_format=file_format, delimiter=";", rows=ROWS,
         range_rows=150_000,
     )  # fmt: skip
-
-    result, text = content(copied, file_format)
+    result, text = content(written, file_format)
     expected_rows, expected_text = content(ranged, file_format)
     assert result["row"].cast(pl.Int64).to_list() == list(range(1, ROWS + 1))
     assert result.equals(expected_rows)
-    assert text == expected_text, "the same bytes: quoting, delimiter, empty for null"
+    assert text == expected_text
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([written.name, ranged.name])
+    return result, counts, expected
+
+
+@pytest.mark.parametrize("file_format", ["parquet", "csv", "csv.gz"])
+def test_an_answer_in_request_order_is_copied_in_that_order(connection, tmp_path, file_format):
+    """Read as it comes, the answer gives the file that the ranges, sorted by polars, give; and
+    the same counts."""
+    _, counts, expected = written_as_sorted(connection, tmp_path, file_format, Ordering.AS_STAGED)
     rejected = ROWS // 997
     assert (
         counts.as_dict()
@@ -84,7 +92,6 @@ def test_an_answer_in_request_order_is_copied_in_that_order(connection, tmp_path
             "reason": {"INVALID_INSZ": rejected},
         }
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([copied.name, ranged.name])
 
 
 def correct(connection, *, every: int) -> None:
@@ -120,21 +127,9 @@ def test_an_answer_as_staged_with_corrections_gives_the_sorted_answer(
     the counts that the ranges, sorted by polars, give."""
     every = 613
     correct(connection, every=every)
-    streamed, ranged = tmp_path / f"streamed.{file_format}", tmp_path / f"ranged.{file_format}"
-    counts = write_result(
-        connection, path=streamed, file_format=file_format, delimiter=";", rows=ROWS,
-        range_rows=150_000, ordering=Ordering.CORRECTED,
-    )  # fmt: skip
-    expected = write_result(
-        connection, path=ranged, file_format=file_format, delimiter=";", rows=ROWS,
-        range_rows=150_000,
-    )  # fmt: skip
-
-    result, text = content(streamed, file_format)
-    expected_rows, expected_text = content(ranged, file_format)
-    assert result["row"].cast(pl.Int64).to_list() == list(range(1, ROWS + 1))
-    assert result.equals(expected_rows)
-    assert text == expected_text
+    result, counts, expected = written_as_sorted(
+        connection, tmp_path, file_format, Ordering.CORRECTED
+    )
     contested = result.filter(pl.col("status") == "CONFLICT")
     assert contested["row"].cast(pl.Int64).to_list() == [
         row for row in range(every, ROWS + 1, every) if row % 997
