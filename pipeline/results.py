@@ -208,13 +208,13 @@ class Ordering(enum.Enum):
 
     AS_STAGED = "as staged"
     """``answer`` reads the staged request alone, one row per request row (a ``create`` in which
-    no row is contested): DuckDB gives it in request order."""
+    every row is answered as staged): DuckDB gives it in request order."""
 
     CORRECTED = "corrected"
     """``answer_as_staged`` reads the staged request alone, as above; ``answer_corrections``
     holds, in no order, the rows of ``answer`` that differ from it (a ``create``'s contested
-    rows), at most ``MOST_CORRECTIONS``: their ``row`` and the columns that differ. ``answer``
-    is the two together, in no order."""
+    rows not CREATED), at most ``MOST_CORRECTIONS``: their ``row`` and the columns that differ.
+    ``answer`` is the two together, in no order."""
 
     UNSORTED = "unsorted"
     """``answer`` comes in no order."""

@@ -39,7 +39,8 @@ def answer_create(connection: duckdb.DuckDBPyConnection) -> Ordering:
     """
     find_contested(connection)
     classify_contested(connection)
-    # Every row not contested is REJECTED by validation (and echoes the request), or CREATED.
+    # Every row not contested is REJECTED by validation (and echoes the request), or CREATED;
+    # so is a contested row classified CREATED (the first row of the file to name a key).
     as_staged = f"""
         SELECT row, ref,
                CASE WHEN reason IS NULL THEN '{Status.CREATED}'
@@ -51,8 +52,10 @@ def answer_create(connection: duckdb.DuckDBPyConnection) -> Ordering:
                     ELSE valid_to END AS valid_to
         FROM request
     """
-    contested = connection.execute("SELECT count(*) FROM outcome").fetchall()[0][0]
-    if contested == 0:
+    corrected = connection.execute(
+        f"SELECT count(*) FROM outcome WHERE status <> '{Status.CREATED}'"
+    ).fetchall()[0][0]
+    if corrected == 0:
         connection.execute(f"CREATE OR REPLACE TEMP VIEW answer AS {as_staged}")
         return Ordering.AS_STAGED
     messages = " ".join(f"WHEN '{reason}' THEN '{text}'" for reason, text in MESSAGES.items())
@@ -87,12 +90,13 @@ def answer_create(connection: duckdb.DuckDBPyConnection) -> Ordering:
         """
 
     connection.execute(f"CREATE OR REPLACE TEMP VIEW answer AS {answered('LEFT')}")
-    if contested > MOST_CORRECTIONS:
+    if corrected > MOST_CORRECTIONS:
         return Ordering.UNSORTED
     connection.execute(f"CREATE OR REPLACE TEMP VIEW {AS_STAGED_VIEW} AS {as_staged}")
     connection.execute(
         f"""CREATE OR REPLACE TEMP VIEW {CORRECTIONS_VIEW} AS
-            SELECT row, status, reason, message, valid_from, valid_to FROM ({answered("INNER")})"""
+            SELECT row, status, reason, message, valid_from, valid_to FROM ({answered("INNER")})
+            WHERE status <> '{Status.CREATED}'"""
     )
     return Ordering.CORRECTED
 
