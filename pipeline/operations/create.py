@@ -8,7 +8,8 @@ classified one by one, in a narrow ``outcome`` table; ``answer`` and the insert 
 (and spill past DuckDB's memory limit), so none is made. When no row is contested, as in a first
 load, ``answer`` reads ``request`` alone: it then comes in request order, so the result is
 copied as it comes, with no sort (a join with ``outcome`` would not keep that order). When some
-are, the result is still read so, the contested rows' answers put in their place.
+are, the result is still read so, the answers of the contested rows not CREATED put in their
+place.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ MESSAGES = {
 
 def answer_create(connection: duckdb.DuckDBPyConnection) -> Ordering:
     """Classifies every row as CREATED, ALREADY_EXISTS or CONFLICT, and builds ``answer``;
-    says how it comes (``Ordering``): as staged when no row was contested, else corrected by
-    the contested rows' answers, unless they are too many to hold.
+    says how it comes (``Ordering``): as staged when every row is answered so (none contested,
+    or every contested row CREATED), else corrected by the other contested rows' answers,
+    unless they are too many to hold.
 
     A foreign key belongs to one INSZ per country: its owner is the INSZ the store links it to,
     else the INSZ of the first row of the file that names it. Rows for any other INSZ clash.
