@@ -20,6 +20,7 @@ import duckdb
 
 from pipeline.contract import Reason, Status
 from pipeline.operations.mutations import find_period_overlaps
+from pipeline.operations.sql import echoed_date
 from pipeline.results import AS_STAGED_VIEW, CORRECTIONS_VIEW, MOST_CORRECTIONS, Ordering
 
 MESSAGES = {
@@ -48,10 +49,7 @@ def answer_create(connection: duckdb.DuckDBPyConnection) -> Ordering:
                CASE WHEN reason IS NULL THEN '{Status.CREATED}'
                     ELSE '{Status.REJECTED}' END AS status,
                reason, message, insz, country, key_type, foreign_key,
-               CASE WHEN reason IS NULL THEN CAST(valid_from_d AS VARCHAR)
-                    ELSE valid_from END AS valid_from,
-               CASE WHEN reason IS NULL THEN CAST(valid_to_d AS VARCHAR)
-                    ELSE valid_to END AS valid_to
+               {echoed_date("valid_from")} AS valid_from, {echoed_date("valid_to")} AS valid_to
         FROM request
     """
     corrected = connection.execute(
@@ -82,12 +80,10 @@ def answer_create(connection: duckdb.DuckDBPyConnection) -> Ordering:
                          THEN 'the link exists with another period: use update to change it'
                END AS message,
                r.insz, r.country, r.key_type, r.foreign_key,
-               CASE WHEN r.reason IS NOT NULL THEN r.valid_from
-                    WHEN o.status = '{Status.ALREADY_EXISTS}' THEN CAST(o.stored_from AS VARCHAR)
-                    ELSE CAST(r.valid_from_d AS VARCHAR) END AS valid_from,
-               CASE WHEN r.reason IS NOT NULL THEN r.valid_to
-                    WHEN o.status = '{Status.ALREADY_EXISTS}' THEN CAST(o.stored_to AS VARCHAR)
-                    ELSE CAST(r.valid_to_d AS VARCHAR) END AS valid_to
+               CASE WHEN o.status = '{Status.ALREADY_EXISTS}' THEN CAST(o.stored_from AS VARCHAR)
+                    ELSE {echoed_date("valid_from", "r.")} END AS valid_from,
+               CASE WHEN o.status = '{Status.ALREADY_EXISTS}' THEN CAST(o.stored_to AS VARCHAR)
+                    ELSE {echoed_date("valid_to", "r.")} END AS valid_to
         FROM request r {join} JOIN outcome o USING (row)
         """
 

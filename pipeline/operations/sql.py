@@ -29,12 +29,19 @@ def known_at(link: str, moment: str) -> str:
     )
 
 
+def echoed_date(name: str, row: str = "") -> str:
+    """A staged request row's date (``valid_from``, ``valid_to``) as its answer echoes it: the
+    text sent, which the staging keeps on the rows validation rejected only, else the date read
+    (a valid row's, including a duplicate's, rejected after validation). ``row``: the table's
+    alias, with its dot."""
+    return f"coalesce({row}{name}, CAST({row}{name}_d AS VARCHAR))"
+
+
 def rejected_rows() -> str:
-    """Answer rows of the rejected request rows, echoing their normalised values: the dates as
-    sent, or, for a row rejected as a duplicate (valid, so staged with its dates read), as read."""
+    """Answer rows of the rejected request rows, echoing their normalised values."""
     return f"""
         SELECT row, ref, '{Status.REJECTED}' AS status, reason, message, insz, country, key_type,
-               foreign_key, coalesce(valid_from, CAST(valid_from_d AS VARCHAR)) AS valid_from,
-               coalesce(valid_to, CAST(valid_to_d AS VARCHAR)) AS valid_to
+               foreign_key, {echoed_date("valid_from")} AS valid_from,
+               {echoed_date("valid_to")} AS valid_to
         FROM request WHERE reason IS NOT NULL
     """
