@@ -52,7 +52,8 @@ STRESS_COUNTRIES = ("AT", "BG", "CY", "CZ", "DK", "EE", "FI", "GR", "HR", "HU", 
 # again, with contested rows among them, whose answers depend on other rows (every
 # CONTESTED_EVERY-th valid link repeated further on, and the key of another given further on to
 # an INSZ of nobody else).
-CONTESTED = "contested create"
+CONTESTED_PREFIX = "contested "
+CONTESTED = f"{CONTESTED_PREFIX}create"
 CONTESTED_EVERY = 100  # 1 % repeated, 1 % keys given to a second INSZ
 MEASURED_STEPS = (*STEPS, CONTESTED)  # those with a floor
 INSTITUTION = "KSZ"
@@ -329,7 +330,7 @@ def _stress_drops(
 
 def operation_of(step: str) -> str:
     """The operation of a step: the inbox folder its file is dropped in."""
-    return step.removeprefix(SMALL).removeprefix(STRESS).removeprefix("contested ")
+    return step.removeprefix(SMALL).removeprefix(STRESS).removeprefix(CONTESTED_PREFIX)
 
 
 def file_stem(step: str) -> str:
@@ -423,7 +424,7 @@ def measure_floor(inputs: Inputs, fmt: str, folder: Path, *, repeat: int = 0) ->
     measurements = []
     for step, query in statements.items():
         result = folder / f"{step}.result.{fmt}"
-        loads = step in ("create", CONTESTED)
+        loads = operation_of(step) == "create"
         sql = query if loads else f"COPY ({query}) TO '{result}' (FORMAT {fmt})"
         command = [sys.executable, "-c", FLOOR_SCRIPT, str(database), sql]
         run = run_measured(command, log=folder / f"{file_stem(step)}.log")
