@@ -352,16 +352,15 @@ def _answer_parts(
 ) -> Generator[pa.Table]:
     """The ``answer`` in parts, as ``write_result`` reads it."""
     query = f"SELECT {selected} FROM answer"
-    if ordering is Ordering.AS_STAGED:  # the parts go to the writer as they come
+    if ordering is not Ordering.UNSORTED:  # in request order: the parts go on as they come
+        as_staged = ordering is Ordering.AS_STAGED
+        view = "answer" if as_staged else AS_STAGED_VIEW
+        # Straight to the writer as plain strings; corrected by polars, as string views.
+        strings = plain_strings(connection) if as_staged else contextlib.nullcontext()
         with (
-            plain_strings(connection),
-            connection.sql(query).to_arrow_reader(range_rows) as batches,
+            strings,
+            connection.sql(f"SELECT {selected} FROM {view}").to_arrow_reader(range_rows) as batches,
         ):
-            for batch in batches:
-                yield pa.Table.from_batches([batch])
-    elif ordering is Ordering.CORRECTED:  # through polars: as string views
-        as_staged = f"SELECT {selected} FROM {AS_STAGED_VIEW}"
-        with connection.sql(as_staged).to_arrow_reader(range_rows) as batches:
             for batch in batches:
                 yield pa.Table.from_batches([batch])
     elif rows is None:
